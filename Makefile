@@ -1,0 +1,28 @@
+# Two commands on a fresh machine:  `make demo`  and  `make test`.
+PYTHON ?= python3
+VENV   ?= .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed
+
+.PHONY: demo test install clean
+
+install: $(STAMP)
+
+# torch is pinned exactly (a CPU wheel); lava-nc 0.10.0 declares Python<3.11, so it is installed without its
+# metadata checks after its real dependencies (all listed in pyproject.toml). snncompile makes it import on 3.11.
+$(STAMP): pyproject.toml Makefile
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet torch==2.13.0
+	$(BIN)/python -m pip install --quiet -e ".[dev]"
+	$(BIN)/python -m pip install --quiet --no-deps --ignore-requires-python lava-nc==0.10.0
+	touch $(STAMP)
+
+demo: $(STAMP)
+	$(BIN)/snncompile train --arch mlf_dsresnet14 --width 8 --levels 3 --T 4 --data digits --epochs 12 -o build/demo/model.pt
+
+test: $(STAMP)
+	$(BIN)/python -m pytest -q
+
+clean:
+	rm -rf build dist $(VENV) *.egg-info
