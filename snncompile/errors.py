@@ -1,0 +1,47 @@
+"""One error type per kind of failure.
+
+Every error carries a message a user can act on: what went wrong, where (layer, node or file), and what to do.
+The command line turns any :class:`SnnCompileError` into one line on stderr and a non-zero exit.
+"""
+
+
+class SnnCompileError(Exception):
+    """Base class of every error snncompile raises on purpose."""
+
+    exit_code = 1
+
+
+class ConfigError(SnnCompileError, ValueError):
+    """An architecture name, option or configuration value is invalid."""
+
+    exit_code = 2
+
+
+class CheckpointError(SnnCompileError):
+    """A checkpoint file is missing, truncated, malformed, or not an snncompile checkpoint."""
+
+
+class DataError(SnnCompileError):
+    """A data set name or its options are invalid."""
+
+    exit_code = 2
+
+
+class UnsupportedModuleError(SnnCompileError):
+    """The frontend met a module or construct it cannot trace into the IR."""
+
+
+class GraphError(SnnCompileError):
+    """The IR is inconsistent: shapes, value kinds or edges do not agree (names the node)."""
+
+
+class SerializationError(SnnCompileError):
+    """A serialized graph has a wrong version, a missing tensor or was modified."""
+
+
+class UnsupportedNodeError(SnnCompileError):
+    """A backend cannot run some nodes of a graph (lists every one of them)."""
+
+
+class QuantizationRangeError(SnnCompileError):
+    """A value does not fit the integer widths of the target (names the node)."""
