@@ -1,0 +1,56 @@
+"""Per-channel affine maps: batch normalisation (before folding) and what is left of it when nothing can absorb it."""
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from ..values import TensorInfo
+from .base import Op, require
+
+
+def check_channels(x: TensorInfo, *vectors) -> None:
+    require(len(x.shape) >= 1, "a per-channel op needs a channel axis")
+    for vector in vectors:
+        require(vector.shape == (x.shape[0],), f"per-channel vectors must have shape ({x.shape[0]},), got {vector.shape}")
+
+
+@dataclass(frozen=True, eq=False)
+class BatchNorm(Op):
+    """Inference-time (td)BN on the channel axis (axis 0 of a sample)::
+
+        scale = weight * gain / sqrt(var + eps)          (eps_inside_sqrt, PyTorch and the tdBN paper)
+        scale = weight * gain / (sqrt(var) + eps)        (the MLF reference code)
+        y     = (x - mean) * scale + bias
+
+    ``gain`` is ``alpha * Vth`` for tdBN and 1 for plain BN. Output analog."""
+
+    mean: np.ndarray
+    var: np.ndarray
+    weight: np.ndarray
+    bias: np.ndarray
+    eps: float = 1e-5
+    eps_inside_sqrt: bool = True
+    gain: float = 1.0
+
+    def scale(self) -> np.ndarray:
+        denominator = np.sqrt(self.var + self.eps) if self.eps_inside_sqrt else np.sqrt(self.var) + self.eps
+        return self.weight * self.gain / denominator
+
+    def infer(self, inputs):
+        (x,) = inputs
+        check_channels(x, self.mean, self.var, self.weight, self.bias)
+        require(bool(np.all(self.var >= 0)), "running variance must be non-negative")
+        return TensorInfo(x.shape)
+
+
+@dataclass(frozen=True, eq=False)
+class Affine(Op):
+    """``y = x * scale + shift`` per channel: a normalisation that no weight could absorb. Output analog."""
+
+    scale: np.ndarray
+    shift: np.ndarray
+
+    def infer(self, inputs):
+        (x,) = inputs
+        check_channels(x, self.scale, self.shift)
+        return TensorInfo(x.shape)
