@@ -58,6 +58,15 @@ class Graph:
                 self._nx.add_edge(source, name, ports=[port])
         return name
 
+    def remove(self, name: str) -> None:
+        """Remove node ``name``, which nothing may read."""
+        self[name]  # raises for an unknown node
+        readers = [n.name for n in self.consumers(name)]
+        if readers or name in self.outputs:
+            raise GraphError(f"node {name!r} cannot be removed: read by {readers or 'the graph output'}")
+        del self._nodes[name]
+        self._nx.remove_node(name)
+
     def set_outputs(self, names) -> None:
         names = list(names)
         unknown = [n for n in names if n not in self._nodes]

@@ -36,6 +36,10 @@ class BatchNorm(Op):
         denominator = np.sqrt(self.var + self.eps) if self.eps_inside_sqrt else np.sqrt(self.var) + self.eps
         return self.weight * self.gain / denominator
 
+    def parameter_count(self) -> int:
+        """Learned values only (``weight``, ``bias``), as PyTorch counts them; running statistics are buffers."""
+        return self.weight.size + self.bias.size
+
     def infer(self, inputs):
         (x,) = inputs
         check_channels(x, self.mean, self.var, self.weight, self.bias)
