@@ -24,3 +24,24 @@ def tiny_config(name: str, in_channels: int = 1, num_classes: int = 10, T: int =
 def arch(request):
     """Every architecture name in the zoo."""
     return request.param
+
+
+def lively(model, seed: int = 0):
+    """Give every BN random statistics and affine terms so that random-weight networks fire at moderate rates
+    (with PyTorch's default statistics most tiny random networks stay nearly silent)."""
+    import torch
+    from torch import nn
+
+    from snncompile.models.norm import ThresholdDependentBatchNorm
+
+    generator = torch.Generator().manual_seed(seed)
+    with torch.no_grad():
+        for module in model.modules():
+            if isinstance(module, (ThresholdDependentBatchNorm, nn.modules.batchnorm._BatchNorm)):
+                n = module.num_features
+                module.running_mean.copy_(torch.randn(n, generator=generator) * 0.1)
+                module.running_var.copy_(torch.rand(n, generator=generator) * 0.1 + 0.02)
+                if module.weight is not None:
+                    module.weight.copy_(torch.rand(n, generator=generator) + 0.5)
+                    module.bias.copy_(torch.randn(n, generator=generator) * 0.3 + 0.3)
+    return model

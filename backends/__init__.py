@@ -1,0 +1,11 @@
+"""Backends: targets a compiled graph is emitted for and run on, registered by name behind one protocol.
+
+>>> from snncompile.backends import get_backend
+>>> result = get_backend("numpy").run(graph, images, T=4)
+"""
+
+from . import numpy  # noqa: F401  (registers the "numpy" backend)
+from .base import BACKENDS, Backend, get_backend, register
+from .result import Result
+
+__all__ = ["BACKENDS", "Backend", "Result", "get_backend", "register"]

@@ -1,0 +1,61 @@
+"""The backend protocol and the registry of backends by name (DESIGN §1).
+
+A backend declares what it supports (``unsupported``); ``check`` turns that into one error listing every problem, before
+anything is emitted. ``emit`` writes an artifact; ``run`` executes an artifact (or a graph) on inputs for ``T`` steps.
+"""
+
+from abc import ABC, abstractmethod
+from pathlib import Path
+
+from ..errors import ConfigError, UnsupportedNodeError
+from ..ir import Graph
+from .result import Result
+
+BACKENDS: dict = {}
+
+
+class Backend(ABC):
+    """One compilation target. Subclasses set ``name`` and are registered with :func:`register`."""
+
+    name: str
+
+    @abstractmethod
+    def unsupported(self, graph: Graph) -> list:
+        """One line per node this backend cannot run, naming the node and why; empty when it runs them all."""
+
+    def check(self, graph: Graph) -> None:
+        """Raise :class:`UnsupportedNodeError` listing every node of ``graph`` this backend cannot run."""
+        problems = self.unsupported(graph)
+        if problems:
+            raise unsupported_error(self.name, graph, problems)
+
+    @abstractmethod
+    def emit(self, graph: Graph, outdir) -> Path:
+        """Write the artifact of ``graph`` into ``outdir``; returns its path."""
+
+    @abstractmethod
+    def run(self, artifact, inputs, T: int, **options) -> Result:
+        """Run ``artifact`` (a :class:`Graph` or what ``emit`` wrote) on ``inputs`` for ``T`` timesteps."""
+
+
+def unsupported_error(target: str, graph: Graph, problems: list) -> UnsupportedNodeError:
+    """The error naming every node of ``graph`` that ``target`` cannot run."""
+    lines = "\n".join(f"  - {problem}" for problem in problems)
+    return UnsupportedNodeError(f"graph {graph.name!r}: {len(problems)} node(s) not supported by backend "
+                                f"{target!r}:\n{lines}")
+
+
+def register(cls: type) -> type:
+    """Class decorator: make backend ``cls`` available as ``get_backend(cls.name)``."""
+    if BACKENDS.get(cls.name, cls) is not cls:
+        raise ValueError(f"backend name {cls.name!r} is already taken by {BACKENDS[cls.name].__qualname__}")
+    BACKENDS[cls.name] = cls
+    return cls
+
+
+def get_backend(name: str) -> Backend:
+    """A new instance of the backend registered as ``name``."""
+    try:
+        return BACKENDS[name]()
+    except KeyError:
+        raise ConfigError(f"unknown backend {name!r}; registered backends: {', '.join(sorted(BACKENDS))}") from None

@@ -1,0 +1,121 @@
+"""The event-driven NumPy simulator: runs an IR graph for ``T`` timesteps in floating point.
+
+Within a timestep every node runs once, in graph order, so a signal crosses any number of layers in the same step, as
+in the PyTorch models (DESIGN §2). Kernels (:mod:`.kernels`) do the arithmetic; this loop only wires them together,
+counts the events each node emits and keeps the outputs asked for.
+"""
+
+import time
+from collections.abc import Mapping
+
+import numpy as np
+
+from snncompile.errors import ConfigError, GraphError
+
+from ..base import unsupported_error
+from ..result import Result
+from .kernels import MODES, SUPPORTED, Synapse, kernel_for
+
+
+def unsupported(graph) -> list:
+    """One line per node of ``graph`` the simulator cannot run, naming the node and why."""
+    problems = []
+    for node in graph:
+        if node.op.kind not in SUPPORTED:
+            problems.append(f"node {node.name!r} ({node.op.kind}): the NumPy simulator has no kernel for this op type")
+        elif node.op.kind == "Readout" and graph.nx.out_degree(node.name):
+            readers = ", ".join(repr(name) for name in graph.nx.successors(node.name))
+            problems.append(f"node {node.name!r} (Readout): read by {readers}, but a readout's value exists only after "
+                            f"the last timestep")
+    return problems
+
+
+def simulate(graph, inputs, T: int, *, record=(), mode: str = "auto", dtype=np.float64) -> Result:
+    """Run ``graph`` on ``inputs`` for ``T`` timesteps.
+
+    ``inputs``: the array of the graph's single Input node, or a dict of arrays by Input node name: ``[B, *shape]`` for
+    ``encoding="direct"`` (fed at every step), ``[T, B, *shape]`` for ``encoding="frames"`` (step ``t`` gets ``[t]``).
+    ``record``: node names whose outputs at every step are kept, or ``"all"`` for every node emitting spikes or counts.
+    ``mode``: ``"auto"`` picks the event or dense path of each synaptic node at each step by its input's activity;
+    ``"event"`` and ``"dense"`` force one (analog inputs always take the dense path). ``dtype``: the floating-point
+    type of every computation.
+
+    The result's ``output`` is the graph's first output averaged over the ``T`` steps: for a Readout, its value.
+    """
+    start = time.perf_counter()
+    problems = unsupported(graph)
+    if problems:
+        raise unsupported_error("numpy", graph, problems)
+    check_options(graph, T, mode, dtype)
+    feeds = input_feeds(graph, inputs, T, dtype)
+    batch = next(iter(feeds.values())).shape[1]
+    kernels = {node.name: kernel_for(node, tuple(graph[i].info for i in node.inputs), batch, mode, dtype)
+               for node in graph if node.name not in feeds}
+    spike_counts = {node.name: np.zeros((T, batch), np.int64) for node in graph if node.info.is_events}
+    recorded = {name: np.zeros((T, batch, *graph[name].info.shape), dtype) for name in recorded_names(graph, record)}
+    output_name, output_sum = graph.outputs[0], 0.0
+    for t in range(T):
+        values = {}
+        for node in graph:
+            values[node.name] = (feeds[node.name][t] if node.name in feeds
+                                 else kernels[node.name]([values[i] for i in node.inputs]))
+        for name, counts in spike_counts.items():
+            counts[t] = values[name].reshape(batch, -1).sum(axis=1)
+        for name, outputs in recorded.items():
+            outputs[t] = values[name]
+        output_sum = output_sum + values[output_name]
+    paths = {name: kernel.paths for name, kernel in kernels.items() if isinstance(kernel, Synapse)}
+    return Result(output_sum / T, spike_counts, recorded, paths, time.perf_counter() - start)
+
+
+def check_options(graph, T, mode, dtype) -> None:
+    if not graph.outputs:
+        raise GraphError(f"graph {graph.name!r} has no outputs; nothing to simulate")
+    if isinstance(T, bool) or not isinstance(T, (int, np.integer)) or T < 1:
+        raise ConfigError(f"T must be a positive number of timesteps, got {T!r}")
+    if mode not in MODES:
+        raise ConfigError(f"simulation mode must be one of {', '.join(MODES)}, got {mode!r}")
+    if np.dtype(dtype).kind != "f":
+        raise ConfigError(f"the simulator computes in a floating-point type, got {np.dtype(dtype)}")
+
+
+def input_feeds(graph, inputs, T: int, dtype) -> dict:
+    """Each Input node's values at every step, ``[T, B, *shape]`` (a direct input is repeated without copying)."""
+    nodes = graph.input_nodes
+    if not isinstance(inputs, Mapping):
+        if len(nodes) != 1:
+            raise ConfigError(f"graph {graph.name!r} has {len(nodes)} inputs ({', '.join(n.name for n in nodes)}); "
+                              f"pass a dict of arrays by input node name")
+        inputs = {nodes[0].name: inputs}
+    names = {node.name for node in nodes}
+    if set(inputs) != names:
+        raise ConfigError(f"graph {graph.name!r} takes inputs {sorted(names)}, got arrays for {sorted(inputs)}")
+    feeds = {}
+    for node in nodes:
+        array = np.asarray(inputs[node.name], dtype)
+        shape, direct = node.info.shape, node.op.encoding == "direct"
+        expected = ("B", *shape) if direct else (f"T={T}", "B", *shape)
+        fits = array.shape[len(expected) - len(shape):] == shape and array.ndim == len(expected) and (
+            direct or array.shape[0] == T)
+        if not fits:
+            raise ConfigError(f"input node {node.name!r} ({node.op.encoding} encoding) expects an array of shape "
+                              f"[{', '.join(map(str, expected))}], got {list(array.shape)}")
+        if node.info.kind == "spikes" and not np.all((array == 0) | (array == 1)):
+            raise ConfigError(f"input node {node.name!r} takes spike frames, but its array holds values other than 0 "
+                              f"and 1")
+        feeds[node.name] = np.broadcast_to(array, (T, *array.shape)) if direct else array
+    batches = {name: feed.shape[1] for name, feed in feeds.items()}
+    if len(set(batches.values())) > 1:
+        raise ConfigError(f"input arrays disagree on the batch size: {batches}")
+    return feeds
+
+
+def recorded_names(graph, record) -> list:
+    """The node names ``record`` asks for (``"all"``: every node emitting spikes or counts)."""
+    if record == "all":
+        return [node.name for node in graph if node.info.is_events]
+    names = [record] if isinstance(record, str) else list(record)
+    unknown = [name for name in names if name not in graph]
+    if unknown:
+        raise ConfigError(f"cannot record {', '.join(map(repr, unknown))}: no such node in graph {graph.name!r}")
+    return names
