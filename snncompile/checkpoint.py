@@ -1,0 +1,168 @@
+"""Checkpoints: a trained zoo model and its metrics in one file.
+
+A checkpoint is a ``torch.save``d dict::
+
+    {"format_version": 1, "arch": str, "config": dict, "state_dict": {name: tensor}, "metrics": dict}
+
+holding only tensors and plain Python values, so :func:`load` reads it with ``torch.load(weights_only=True)``: opening
+a checkpoint never runs code from the file. ``arch`` and ``config`` rebuild the model through
+:func:`snncompile.models.build`; ``state_dict`` then fills it exactly (``strict=True``).
+"""
+
+import os
+import pickle
+import warnings
+from pathlib import Path
+
+import torch
+from torch import nn
+
+from snncompile.errors import CheckpointError, ConfigError
+from snncompile.models import build
+
+FORMAT_VERSION = 1
+KEYS = ("format_version", "arch", "config", "state_dict", "metrics")
+_REMEDY = "re-create it with `snncompile train ... -o {path}`"
+
+
+def save(path, model: nn.Module, metrics: dict) -> None:
+    """Write ``model`` (built by :func:`snncompile.models.build`) and ``metrics`` (plain Python values) to ``path``.
+
+    The file appears complete or not at all: it is written to a temporary file in the same directory, then renamed
+    over ``path``. Missing parent directories are created.
+    """
+    path = Path(path)
+    if not isinstance(getattr(model, "arch", None), str) or not isinstance(getattr(model, "config", None), dict):
+        raise CheckpointError(f"cannot save {path}: the model has no `arch` and `config`; build it with "
+                              f"snncompile.models.build(name, **config) so that it can be rebuilt from the file")
+    for part, values in (("config", model.config), ("metrics", metrics)):
+        for key, value in values.items():
+            if not _is_plain(value):
+                raise CheckpointError(f"cannot save {path}: {part}[{key!r}] is a {type(value).__name__}; "
+                                      f"a checkpoint holds plain Python values (use float(), int(), str(), list)")
+    checkpoint = {
+        "format_version": FORMAT_VERSION,
+        "arch": model.arch,
+        "config": dict(model.config),
+        "state_dict": {name: tensor.detach().cpu() for name, tensor in model.state_dict().items()},
+        "metrics": dict(metrics),
+    }
+    temporary = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with open(temporary, "wb") as file:
+            torch.save(checkpoint, file)
+            file.flush()
+            os.fsync(file.fileno())
+        os.replace(temporary, path)
+    except OSError as err:
+        raise CheckpointError(f"cannot write checkpoint {path}: {err.strerror or err}; "
+                              f"check that its directory is writable and the disk is not full") from None
+    finally:
+        if temporary.exists():
+            temporary.unlink()
+
+
+def load(path) -> tuple[nn.Module, dict]:
+    """Rebuild the model saved in ``path``: returns ``(model in eval mode, checkpoint dict)``.
+
+    Raises one :class:`CheckpointError` naming the file if it is missing, unreadable, truncated, not an snncompile
+    checkpoint, of another format version, for an unknown architecture, or if its weights do not fit the architecture.
+    """
+    path = Path(path)
+    checkpoint = _read(path)
+    _validate(path, checkpoint)
+    try:
+        model = build(checkpoint["arch"], **checkpoint["config"])
+    except ConfigError as err:
+        raise CheckpointError(f"{path} cannot be rebuilt: {err}; it was written by another version of snncompile "
+                              f"or edited: {_REMEDY.format(path=path)}") from None
+    _check_state_dict(path, model, checkpoint["state_dict"])
+    try:
+        model.load_state_dict(checkpoint["state_dict"], strict=True)
+    except RuntimeError as err:
+        first_line = str(err).strip().splitlines()[0]
+        raise CheckpointError(f"the weights in {path} do not fit architecture {checkpoint['arch']!r} "
+                              f"({first_line}); {_REMEDY.format(path=path)}") from None
+    model.eval()
+    return model, checkpoint
+
+
+def _read(path: Path) -> object:
+    """What a safe ``torch.load`` finds in ``path``, or a :class:`CheckpointError` saying why there is nothing."""
+    if not path.exists():
+        raise CheckpointError(f"checkpoint {path} does not exist; check the path, or train a model with "
+                              f"`snncompile train --arch NAME --data digits --epochs E -o {path}`")
+    if not path.is_file():
+        raise CheckpointError(f"checkpoint {path} is not a file; pass the .pt file written by `snncompile train`")
+    try:
+        file = open(path, "rb")
+    except OSError as err:
+        raise CheckpointError(f"cannot read checkpoint {path}: {err.strerror or err}") from None
+    try:
+        with file, warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # torch warns about foreign pickle protocols before it fails on them
+            return torch.load(file, weights_only=True, map_location="cpu")
+    except pickle.UnpicklingError:
+        raise CheckpointError(f"{path} is not an snncompile checkpoint: it holds Python objects other than tensors "
+                              f"and plain values, which a safe load refuses; {_REMEDY.format(path=path)}") from None
+    except Exception:  # on a damaged or foreign file torch.load fails with whatever its reader meets first
+        raise CheckpointError(f"{path} is not a readable checkpoint: the file is truncated, corrupted or was not "
+                              f"written by torch.save; {_REMEDY.format(path=path)}") from None
+
+
+def _validate(path: Path, checkpoint: object) -> None:
+    """Check the layout of a checkpoint dict: version, keys and the type of each value."""
+    if not isinstance(checkpoint, dict):
+        raise CheckpointError(f"{path} is not an snncompile checkpoint: it holds a {type(checkpoint).__name__}, "
+                              f"not a dict with keys {', '.join(KEYS)}; {_REMEDY.format(path=path)}")
+    version = checkpoint.get("format_version", FORMAT_VERSION)
+    if type(version) is not int or version != FORMAT_VERSION:
+        raise CheckpointError(f"{path} has checkpoint format version {checkpoint['format_version']!r}, but this "
+                              f"snncompile reads version {FORMAT_VERSION}; use the snncompile that wrote it, "
+                              f"or {_REMEDY.format(path=path)}")
+    mismatch = _differences(missing=[key for key in KEYS if key not in checkpoint],
+                            unexpected=[str(key) for key in checkpoint if key not in KEYS])
+    if mismatch:
+        raise CheckpointError(f"{path} is not an snncompile checkpoint: its keys should be {', '.join(KEYS)} "
+                              f"({mismatch}); {_REMEDY.format(path=path)}")
+    expected_types = {"arch": str, "config": dict, "state_dict": dict, "metrics": dict}
+    for key, kind in expected_types.items():
+        if not isinstance(checkpoint[key], kind):
+            raise CheckpointError(f"{path} is malformed: {key!r} is a {type(checkpoint[key]).__name__}, not a "
+                                  f"{kind.__name__}; {_REMEDY.format(path=path)}")
+    if not all(isinstance(key, str) for key in checkpoint["config"]):
+        raise CheckpointError(f"{path} is malformed: 'config' has non-string keys; {_REMEDY.format(path=path)}")
+    bad = [str(name) for name, value in checkpoint["state_dict"].items()
+           if not isinstance(name, str) or not isinstance(value, torch.Tensor)]
+    if bad:
+        raise CheckpointError(f"{path} is malformed: 'state_dict' entries {', '.join(bad[:5])} are not named tensors; "
+                              f"{_REMEDY.format(path=path)}")
+
+
+def _is_plain(value) -> bool:
+    """Whether ``value`` is made of ``None``, bool, int, float, str, list, tuple and str-keyed dict only."""
+    if isinstance(value, (list, tuple)):
+        return all(_is_plain(item) for item in value)
+    if isinstance(value, dict):
+        return all(isinstance(key, str) and _is_plain(item) for key, item in value.items())
+    return value is None or type(value) in (bool, int, float, str)
+
+
+def _check_state_dict(path: Path, model: nn.Module, state_dict: dict) -> None:
+    """Compare the saved weights with the rebuilt model: names and shapes, reported in one message."""
+    expected = model.state_dict()
+    missing = [name for name in expected if name not in state_dict]
+    unexpected = [name for name in state_dict if name not in expected]
+    reshaped = [f"{name} {tuple(state_dict[name].shape)} instead of {tuple(tensor.shape)}"
+                for name, tensor in expected.items() if name in state_dict and state_dict[name].shape != tensor.shape]
+    mismatch = _differences(missing=missing, unexpected=unexpected, wrong_shape=reshaped)
+    if mismatch:
+        raise CheckpointError(f"the weights in {path} do not fit architecture {model.arch!r} with its saved config "
+                              f"({mismatch}); {_REMEDY.format(path=path)}")
+
+
+def _differences(**names_by_problem: list[str]) -> str:
+    """``"missing a, b; unexpected c"``: the first few names of each non-empty problem, for one line of error."""
+    return "; ".join(f"{problem.replace('_', ' ')} {', '.join(names[:3])}{' ...' if len(names) > 3 else ''}"
+                     for problem, names in names_by_problem.items() if names)

@@ -1,0 +1,50 @@
+"""The ``snncompile`` command: one subcommand per stage of the pipeline (DESIGN.md §7).
+
+Each subcommand is a module of this package with ``add_parser(subparsers)``, which declares its options and sets
+``run``, and ``run(args) -> int``, which does the work. Errors snncompile raises on purpose
+(:class:`~snncompile.errors.SnnCompileError`) become one line on stderr and the error's exit code; anything else is a
+bug and keeps its traceback.
+"""
+
+import argparse
+import sys
+
+from snncompile.errors import SnnCompileError
+
+from . import train
+
+COMMANDS = (train,)
+
+DESCRIPTION = "Compile trained spiking neural networks for neuromorphic chips."
+EPILOG = """example:
+  snncompile train --arch mlf_dsresnet14 --width 8 --levels 3 --data digits --epochs 12 -o build/model.pt
+
+Run `snncompile COMMAND --help` for the options of a command."""
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser of ``snncompile`` with every subcommand registered."""
+    parser = argparse.ArgumentParser(prog="snncompile", description=DESCRIPTION, epilog=EPILOG,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    subparsers = parser.add_subparsers(title="commands", metavar="COMMAND", required=True)
+    for command in COMMANDS:
+        command.add_parser(subparsers)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run ``snncompile`` with ``argv`` (default: the process arguments); returns the exit code."""
+    parser = build_parser()
+    try:
+        args = parser.parse_args(argv)
+    except SystemExit as exit:  # --help, or a usage error argparse has already reported
+        return exit.code
+    try:
+        return args.run(args)
+    except SnnCompileError as err:
+        message = " ".join(str(err).splitlines())
+        print(f"snncompile: error: {message}", file=sys.stderr)
+        return err.exit_code
+    except KeyboardInterrupt:
+        print("snncompile: interrupted", file=sys.stderr)
+        return 130

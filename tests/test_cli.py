@@ -1,0 +1,94 @@
+"""The ``snncompile`` command: train writes a loadable checkpoint; expected errors are one line, never a traceback."""
+
+import subprocess
+import sys
+
+import pytest
+
+from snncompile import checkpoint
+from snncompile.cli import train as train_command
+from snncompile.cli.main import main
+from snncompile.models import ARCHS
+
+TINY = ["--width", "4", "--T", "2", "--epochs", "1"]
+
+
+def snncompile(*args: str) -> subprocess.CompletedProcess:
+    """Run ``python -m snncompile ARGS`` in a fresh process."""
+    return subprocess.run([sys.executable, "-m", "snncompile", *args], capture_output=True, text=True,
+                          timeout=120)
+
+
+def test_train_writes_a_checkpoint_with_its_test_accuracy(tmp_path, capsys):
+    output = tmp_path / "out" / "model.pt"
+    assert main(["train", "--arch", "mlf_dsresnet14", "--levels", "2", "--set", "decay=0.5", *TINY,
+                 "-o", str(output)]) == 0
+    model, saved = checkpoint.load(output)
+    chosen = {"width": 4, "levels": 2, "decay": 0.5, "T": 2, "in_channels": 1, "encoding": "direct"}
+    assert {key: model.config[key] for key in chosen} == chosen
+    metrics = saved["metrics"]
+    assert metrics["dataset"] == "digits" and metrics["epochs"] == 1 and 0 <= metrics["test_accuracy"] <= 1
+    assert f"test accuracy {metrics['test_accuracy']:.2%}" in capsys.readouterr().out
+
+
+def test_train_takes_the_architectures_own_encoding(tmp_path):
+    output = tmp_path / "sew.pt"
+    assert main(["train", "--arch", "sew_7bnet", "--image-size", "16", "--set", "blocks=3", *TINY,
+                 "-o", str(output)]) == 0
+    model, saved = checkpoint.load(output)
+    assert (model.config["encoding"], model.config["in_channels"], model.config["image_size"]) == ("frames", 2, 16)
+    assert saved["metrics"]["encoding"] == "frames"
+
+
+def test_python_m_snncompile_trains_in_a_fresh_process(tmp_path):
+    output = tmp_path / "model.pt"
+    result = snncompile("train", "--arch", "spiking_resnet14", *TINY, "-o", str(output))
+    assert result.returncode == 0, result.stderr
+    assert "test accuracy" in result.stdout
+    checkpoint.load(output)
+
+
+def test_an_unknown_arch_is_one_line_on_stderr_and_exit_2(tmp_path):
+    result = snncompile("train", "--arch", "no_such_net", *TINY, "-o", str(tmp_path / "x.pt"))
+    assert result.returncode == 2
+    assert result.stderr.startswith("snncompile: error: unknown architecture 'no_such_net'")
+    assert result.stderr.count("\n") == 1 and "Traceback" not in result.stderr
+    assert not (tmp_path / "x.pt").exists()
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--arch", "sew_resnet18", "--levels", "3"], "has no --levels option"),
+    (["--arch", "mlf_dsresnet14", "--set", "T=3"], "T comes from --T"),
+    (["--arch", "mlf_dsresnet14", "--set", "bad"], "--set expects KEY=VALUE"),
+    (["--arch", "mlf_dsresnet14", "--data", "mnist"], "unknown data set 'mnist'"),
+    (["--arch", "mlf_dsresnet14", "--encoding", "rate"], "unknown encoding 'rate'"),
+])
+def test_bad_options_exit_2_with_one_line(args, message, tmp_path, capsys):
+    assert main(["train", *args, *TINY, "-o", str(tmp_path / "x.pt")]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("snncompile: error: ") and message in err and err.count("\n") == 1
+
+
+def test_interrupt_exits_130(tmp_path, monkeypatch, capsys):
+    def interrupted(*args, **kwargs):
+        raise KeyboardInterrupt
+    monkeypatch.setattr(train_command, "train", interrupted)
+    assert main(["train", "--arch", "mlf_dsresnet14", *TINY, "-o", str(tmp_path / "x.pt")]) == 130
+    assert "Traceback" not in capsys.readouterr().err
+
+
+def test_set_values_are_python_literals_or_text():
+    assert train_command._setting("decay=0.5") == ("decay", 0.5)
+    assert train_command._setting("connect=IAND") == ("connect", "IAND")
+    assert train_command._setting("input_bn=True") == ("input_bn", True)
+
+
+def test_help_teaches_every_option_with_an_example(capsys):
+    assert main(["train", "--help"]) == 0
+    text = capsys.readouterr().out
+    for option in ("--arch", "--data", "--epochs", "--T", "--width", "--levels", "--image-size", "--encoding",
+                   "--batch-size", "--lr", "--seed", "--set", "--output"):
+        assert option in text
+    assert "examples:" in text and all(name in text for name in ARCHS)
+    result = snncompile("--help")
+    assert result.returncode == 0 and "train" in result.stdout and "example:" in result.stdout
