@@ -99,9 +99,13 @@ class SBPResNet(nn.Module):
         return logits + self.head_weight() * side
 
 
-def resnet18(in_channels=3, num_classes=10, T=2, width=64, threshold=0.5, decay=0.5, surrogate_width=1.0,
+def resnet18(in_channels=3, num_classes=10, T=2, width=64, threshold=0.5, decay=0.5, surrogate_width=2.0,
              head_lambda=0.25, schedule="evolutionary", stem="cifar", encoding="direct"):
-    """Spiking ResNet-18 trained with shortcut back-propagation (CIFAR-10: 94.30 % at T=2)."""
+    """Spiking ResNet-18 trained with shortcut back-propagation (CIFAR-10: 94.30 % at T=2).
+
+    The paper leaves ``Vth``, ``tau`` and the rectangle's width ``a`` out; these defaults train. With ``a = 1`` the
+    gradient vanishes through the 18 layers: on digits (width 16, T=2, 8 epochs) 69 % held-out against 94 % at
+    ``a = 2``."""
     if not 0 < decay <= 1:
         raise ValueError(f"decay (the paper's tau) must be in (0, 1], got {decay}")
     neuron = lambda: STBPLIF(threshold, decay, surrogate_width)  # noqa: E731

@@ -45,3 +45,38 @@ def lively(model, seed: int = 0):
                     module.weight.copy_(torch.rand(n, generator=generator) + 0.5)
                     module.bias.copy_(torch.randn(n, generator=generator) * 0.3 + 0.3)
     return model
+
+
+# One trained digits model per seed family: (arch, options, epochs). Measured held-out accuracies are in the README.
+TRAINED = {
+    "mlf_dsresnet": ("mlf_dsresnet14", dict(width=8, levels=3), 8),
+    "tdbn_resnet": ("tdbn_resnet19", dict(width=16, hidden=64), 8),
+    "sew_resnet": ("sew_resnet18", dict(width=8, stem="cifar", connect="ADD"), 8),
+    "sbp_resnet": ("sbp_resnet18", dict(width=16), 8),
+}
+
+
+@pytest.fixture(scope="session")
+def trained(tmp_path_factory):
+    """``trained(family) -> (model, data, metrics)``: the family's model trained on digits at T=2 (once per session),
+    saved as a checkpoint and loaded back."""
+    from snncompile import checkpoint
+    from snncompile.data import load
+    from snncompile.models import build
+    from snncompile.training import train
+
+    cache = {}
+
+    def get(family):
+        if family not in cache:
+            arch, options, epochs = TRAINED[family]
+            data = load("digits", encoding="direct", T=2)
+            model = build(arch, in_channels=data.in_channels, num_classes=data.num_classes, T=2, **options)
+            metrics = train(model, data, epochs=epochs, seed=0, progress=False)
+            path = tmp_path_factory.mktemp("trained") / f"{family}.pt"
+            checkpoint.save(path, model, metrics)
+            loaded, _ = checkpoint.load(path)
+            cache[family] = (loaded, data, metrics)
+        return cache[family]
+
+    return get

@@ -5,11 +5,13 @@ Both sides compute in float64: two correct float32 convolutions sum in different
 within rounding of its threshold would then fire on one side only. In float64 that takes a coincidence of ~1e-16.
 """
 
+import copy
+
 import numpy as np
 import pytest
 import torch
 
-from conftest import lively, tiny_config
+from conftest import TRAINED, lively, tiny_config
 from snncompile.backends.numpy.simulator import simulate
 from snncompile.frontend import trace
 from snncompile.models import build
@@ -76,3 +78,13 @@ def assert_simulation_matches(model, x):
 def test_random_weights_reproduce_pytorch(family):
     model, config = family_model(family)
     assert_simulation_matches(model, family_input(config))
+
+
+@pytest.mark.parametrize("family", sorted(TRAINED))
+def test_trained_digits_checkpoints_reproduce_pytorch(trained, family):
+    model, data, _ = trained(family)
+    model = copy.deepcopy(model).double()
+    result = assert_simulation_matches(model, data.test_x[:32].double())
+    with torch.no_grad():
+        torch_predictions = model(data.test_x[:32].double()).argmax(1).numpy()
+    assert np.array_equal(result.output.argmax(1), torch_predictions)
