@@ -11,9 +11,9 @@ import sys
 
 from snncompile.errors import SnnCompileError
 
-from . import train
+from . import inspect, train
 
-COMMANDS = (train,)
+COMMANDS = (train, inspect)
 
 DESCRIPTION = "Compile trained spiking neural networks for neuromorphic chips."
 EPILOG = """example:

@@ -174,12 +174,24 @@ class _Translator:
         self._emit(node, op, [source])
 
     def _emit(self, node, op, inputs, time_major=True, name=None, replaces=None):
-        name = name or (node.target if node.op == "call_module" else node.name)
+        name = name or (node.target if node.op == "call_module" else self._function_name(node))
         if replaces is not None:
             self.graph.remove(replaces)
         self.graph.add(name, op, inputs)
         self._check_shape(node, name, time_major)
         self.values[node], self.time_major[node] = name, time_major
+
+    def _function_name(self, node) -> str:
+        """``<enclosing module path>.add`` (``.add_1``, ... when a module holds several), else the fx node's name."""
+        stack = node.meta.get("nn_module_stack") or {}
+        if not stack:
+            return node.name
+        base = f"{next(reversed(stack.values()))[0]}.{getattr(node.target, '__name__', node.target)}"
+        name, suffix = base, 0
+        while name in self.graph:
+            suffix += 1
+            name = f"{base}_{suffix}"
+        return name
 
     def _check_shape(self, node, name, time_major):
         """The IR's per-sample shape must equal what PyTorch produced (``[T, B, ...]`` or, after the readout, ``[B, ...]``)."""
