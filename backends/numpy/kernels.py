@@ -5,7 +5,8 @@ Three families, each in a table keyed by op type:
 - ``GLUE``: stateless ops, pure functions ``(op, inputs) -> array``.
 - ``SYNAPSES``: weighted ops with a dense function ``(op, x) -> array`` and an unrolled connection matrix
   (:mod:`.unrolled`); a :class:`Synapse` runs one of them per step, following the active inputs when they are few.
-- ``POPULATIONS``: LIF and MLF neurons, whose membranes a :class:`Population` holds between steps.
+- ``POPULATIONS``: LIF and MLF neurons (float membranes, :class:`Population`) and IntLIF neurons (the chip's integer
+  arithmetic, :class:`IntPopulation`), whose membranes persist between steps.
 
 :func:`kernel_for` turns a graph node into a callable ``inputs -> output`` for one simulation.
 """
@@ -17,13 +18,15 @@ import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
 from scipy import sparse
 
+from snncompile import integer
+
 from . import unrolled
 
 # Highest fraction of nonzero input entries at which ``mode="auto"`` takes the event path, per op type, from
 # bench/simulator_paths.py (2 cores, batch 64, float64; table in its docstring). The event path is faster below about
 # 5-7 % activity for a 16->16 3x3 conv at 32x32 (0.4x the dense time at 1 %, 5x at 50 %), below about 20 % for a 2x2
 # average pool (fan-out 1), and below 5-12 % for a 1024->256 linear layer (BLAS timing varies from run to run).
-EVENT_DENSITY_LIMIT = {"Conv2d": 0.05, "AvgPool2d": 0.15, "Linear": 0.05, "Readout": 0.05}
+EVENT_DENSITY_LIMIT = {"Conv2d": 0.05, "AvgPool2d": 0.15, "SumPool2d": 0.15, "Linear": 0.05, "Readout": 0.05}
 
 MODES = ("auto", "event", "dense")
 
@@ -72,8 +75,13 @@ def sew_logic(op, inputs):
     return branch * shortcut if op.function == "AND" else (1 - branch) * shortcut
 
 
+def quantize(op, inputs):
+    (x,) = inputs
+    return np.rint(x * op.scale)
+
+
 GLUE = {"Flatten": flatten, "MaxPool2d": max_pool2d, "BatchNorm": batch_norm, "Affine": affine, "Add": add,
-        "SEWLogic": sew_logic}
+        "SEWLogic": sew_logic, "Quantize": quantize}
 
 
 # --- synapses: the dense path (op, x) -> output -------------------------------------------------------------------
@@ -89,13 +97,18 @@ def avg_pool2d(op, x):
     return windows(x, op.kernel, op.stride, op.padding, 0.0).sum(axis=(-2, -1)) / (op.kernel[0] * op.kernel[1])
 
 
+def sum_pool2d(op, x):
+    return windows(x, op.kernel, op.stride, op.padding, 0.0).sum(axis=(-2, -1)) * op.weight
+
+
 def linear(op, x):
     out = x @ op.weight.T
     return out if op.bias is None else out + op.bias
 
 
 SYNAPSES = {"Conv2d": (conv2d, unrolled.conv2d), "AvgPool2d": (avg_pool2d, unrolled.avg_pool2d),
-            "Linear": (linear, unrolled.linear), "Readout": (linear, unrolled.linear)}
+            "SumPool2d": (sum_pool2d, unrolled.sum_pool2d), "Linear": (linear, unrolled.linear),
+            "Readout": (linear, unrolled.linear)}
 
 
 class Synapse:
@@ -174,15 +187,35 @@ class Population:
         return fired.sum(axis=0)
 
 
-POPULATIONS = ("LIF", "MLF")
+class IntPopulation:
+    """The integer membranes ``[B, *shape]`` of an IntLIF node, updated by :func:`snncompile.integer.lif_step`.
+
+    Its input is an integer-valued current computed in floating point (exact below 2**53); it is converted to int64
+    here, and every step from there is the chip's integer arithmetic."""
+
+    def __init__(self, op, shape: tuple, batch: int, dtype):
+        self.op = op
+        self.bias = 0 if op.bias is None else op.bias.astype(np.int64).reshape(-1, *([1] * (len(shape) - 1)))
+        self.membrane = np.zeros((batch, *shape), np.int64)
+
+    def __call__(self, inputs):
+        (current,) = inputs
+        spikes, self.membrane = integer.lif_step(self.membrane, current.astype(np.int64), self.op.decay_12bit,
+                                                 self.bias, self.op.threshold)
+        return spikes.astype(current.dtype)
+
+
+POPULATIONS = {"LIF": Population, "MLF": Population, "IntLIF": IntPopulation}
 
 SUPPORTED = frozenset({"Input", *GLUE, *SYNAPSES, *POPULATIONS})
 
 
 def in_dtype(op, dtype):
-    """``op`` with its floating-point tensors cast to ``dtype``."""
-    cast = {name: tensor.astype(dtype, copy=False) for name, tensor in op.tensors().items()
-            if np.issubdtype(tensor.dtype, np.floating)}
+    """``op`` with its tensors cast to ``dtype`` (integer weights too: their sums stay exact in float64 up to 2**53);
+    an IntLIF keeps its integer bias."""
+    if op.kind in POPULATIONS:
+        return op
+    cast = {name: tensor.astype(dtype, copy=False) for name, tensor in op.tensors().items()}
     return dataclasses.replace(op, **cast) if cast else op
 
 
@@ -194,4 +227,4 @@ def kernel_for(node, in_infos: tuple, batch: int, mode: str, dtype):
         return partial(GLUE[op.kind], op)
     if op.kind in SYNAPSES:
         return Synapse(op, in_infos[0], node.info.shape, mode, dtype)
-    return Population(op, node.info.shape, batch, dtype)
+    return POPULATIONS[op.kind](op, node.info.shape, batch, dtype)

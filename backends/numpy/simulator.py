@@ -65,7 +65,8 @@ def simulate(graph, inputs, T: int, *, record=(), mode: str = "auto", dtype=np.f
             outputs[t] = values[name]
         output_sum = output_sum + values[output_name]
     paths = {name: kernel.paths for name, kernel in kernels.items() if isinstance(kernel, Synapse)}
-    return Result(output_sum / T, spike_counts, recorded, paths, time.perf_counter() - start)
+    output_scale = getattr(graph[output_name].op, "output_scale", 1.0)
+    return Result(output_sum / T / output_scale, spike_counts, recorded, paths, time.perf_counter() - start)
 
 
 def check_options(graph, T, mode, dtype) -> None:

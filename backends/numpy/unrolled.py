@@ -42,11 +42,21 @@ def conv2d(op, in_shape: tuple) -> tuple:
 
 def avg_pool2d(op, in_shape: tuple) -> tuple:
     """The connection matrix of an AvgPool2d on ``(C, H, W)`` inputs: each channel to itself, weight ``1/(kH*kW)``."""
+    return pool2d(op, in_shape, 1.0 / (op.kernel[0] * op.kernel[1]))
+
+
+def sum_pool2d(op, in_shape: tuple) -> tuple:
+    """The connection matrix of a SumPool2d: each channel to itself, weight ``op.weight``."""
+    return pool2d(op, in_shape, float(op.weight))
+
+
+def pool2d(op, in_shape: tuple, weight: float) -> tuple:
+    """The matrix of a per-channel pooling window whose every tap has ``weight``."""
     channels, h, w = in_shape
     source, target, _, out_plane = window_pairs((h, w), op.kernel, op.stride, op.padding)
     rows = (np.arange(channels)[:, None] * (h * w) + source).ravel()
     cols = (np.arange(channels)[:, None] * out_plane + target).ravel()
-    weights = np.full(rows.size, 1.0 / (op.kernel[0] * op.kernel[1]))
+    weights = np.full(rows.size, weight)
     return sparse.csr_matrix((weights, (rows, cols)), shape=(channels * h * w, channels * out_plane)), None
 
 

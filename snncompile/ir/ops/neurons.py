@@ -71,3 +71,32 @@ class MLF(_Population):
     def check(self):
         super().check()
         require(len(self.level_thresholds) >= 1, "an MLF unit needs at least one level")
+
+
+@dataclass(frozen=True, eq=False)
+class IntLIF(Op):
+    """A LIF population in the chip's integer arithmetic (:mod:`snncompile.integer`, DESIGN §4)::
+
+        u = wrap24(I << 6);  v = sign(v) * ((|v| * decay_12bit) >> 12)
+        v = clip(v + u + (bias << 6), +-(2**23 - 1));  s = v > (threshold << 6);  v = where(s, 0, v)
+
+    ``bias``: int per channel (axis 0 of a sample) or ``None``. ``scale``: the integer units per float unit shared by
+    every edge into the population (weights, bias and threshold were multiplied by it); ``source`` names the float
+    neuron model it came from."""
+
+    threshold: int = 0
+    decay_12bit: int = 4096
+    bias: object = None
+    scale: float = 1.0
+    source: str = "LIF"
+
+    def infer(self, inputs):
+        (x,) = inputs
+        require(isinstance(self.threshold, int) and self.threshold >= 0, "threshold must be a non-negative integer")
+        require(isinstance(self.decay_12bit, int) and 0 <= self.decay_12bit <= 4096, "decay_12bit must be in [0, 4096]")
+        require(self.bias is None or (self.bias.shape == (x.shape[0],) and self.bias.dtype.kind == "i"),
+                f"bias must be an integer vector of shape ({x.shape[0]},)")
+        return events(x.shape, 1)
+
+    def neuron_count(self, output):
+        return output.size

@@ -42,6 +42,17 @@ class AvgPool2d(_Pool2d):
 
 
 @dataclass(frozen=True, eq=False)
+class SumPool2d(_Pool2d):
+    """``y[c, i, j] = weight * sum_{u, v} x[c, i*s0 + u - p0, j*s1 + v - p1]`` (zero padding): average pooling with
+    the ``1 / (kH*kW)`` folded into one integer synaptic weight, as a chip stores it. Output analog."""
+
+    weight: int = 1
+
+    def infer(self, inputs):
+        return TensorInfo(self.output_shape(inputs[0]))
+
+
+@dataclass(frozen=True, eq=False)
 class MaxPool2d(_Pool2d):
     """``y[c, i, j] = max_{u, v} x[c, i*s0 + u - p0, j*s1 + v - p1]`` (padding never wins). Keeps the value kind:
     an OR over spikes, a maximum over counts."""

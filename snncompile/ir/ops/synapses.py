@@ -76,6 +76,10 @@ class Linear(Op):
 
 @dataclass(frozen=True, eq=False)
 class Readout(Linear):
-    """Non-spiking readout, a non-leaking integrator read once at the end: ``y = (1/T) sum_t (weight @ x[t] + bias)``.
+    """Non-spiking readout, a non-leaking integrator read once at the end:
+    ``y = (1/T) sum_t (weight @ x[t] + bias) / output_scale``.
 
-    The graph's output; its value exists only after the last timestep."""
+    The graph's output; its value exists only after the last timestep. ``output_scale`` is 1 in a float graph and the
+    quantization scale in an integer graph (integer weights and bias; dividing by it gives the float logits back)."""
+
+    output_scale: float = 1.0
