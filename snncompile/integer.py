@@ -2,7 +2,7 @@
 
 A population computed on chip (Loihi 2's fixed-point LIF with ``du = 4095``, ``bias_exp = 6``; DESIGN §4), per step::
 
-    u = wrap24(I << 6)                                   I: integer synaptic input (sum of weight * spikes or counts)
+    u = wrap24(I << 6)                                   I: integer synaptic input; wraps into (-2**23, 2**23]
     v = sign(v) * ((|v| * D) >> 12)                      D = 4096 - dv: the 12-bit decay, truncating toward zero
     v = clip(v + u + (bias << 6), -(2**23 - 1), 2**23 - 1)
     s = v > (threshold << 6);   v = where(s, 0, v)       strict comparison, reset to 0
@@ -60,8 +60,8 @@ def decay_12bit(decay: float) -> int:
 
 
 def wrap24(x: np.ndarray) -> np.ndarray:
-    """Two's-complement wrap to 24 bits, as the chip's current register does."""
-    return ((x + (1 << 23)) & ((1 << 24) - 1)) - (1 << 23)
+    """Wrap to 24 bits into ``(-2**23, 2**23]``, as Lava's fixed-point LIF wraps its current ``u``."""
+    return ((x + (1 << 23) - 1) & ((1 << 24) - 1)) - (1 << 23) + 1
 
 
 def lif_step(v: np.ndarray, current: np.ndarray, decay: int, bias, threshold) -> tuple:
