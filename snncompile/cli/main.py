@@ -11,9 +11,9 @@ import sys
 
 from snncompile.errors import SnnCompileError
 
-from . import inspect, train
+from . import compile, inspect, simulate, train
 
-COMMANDS = (train, inspect)
+COMMANDS = (train, inspect, compile, simulate)
 
 DESCRIPTION = "Compile trained spiking neural networks for neuromorphic chips."
 EPILOG = """example:
@@ -45,6 +45,9 @@ def main(argv: list[str] | None = None) -> int:
         message = " ".join(str(err).splitlines())
         print(f"snncompile: error: {message}", file=sys.stderr)
         return err.exit_code
+    except BrokenPipeError:  # the reader went away (`| head`): stop quietly
+        sys.stderr.close()
+        return 0
     except KeyboardInterrupt:
         print("snncompile: interrupted", file=sys.stderr)
         return 130

@@ -19,13 +19,26 @@ class NodeRow:
     params: int
 
 
+def spike_populations(graph: Graph, name: str) -> int:
+    """How many spike populations a chip sums into the events of node ``name``: a count tensor (an MLF unit's K levels,
+    a residual sum) is several populations, and every synapse reading it exists once per population."""
+    node = graph[name]
+    if node.op.kind in ("Add", "Flatten", "MaxPool2d") and node.info.is_events:
+        return sum(spike_populations(graph, i) for i in node.inputs) if node.op.kind == "Add" else \
+            spike_populations(graph, node.inputs[0])
+    return getattr(node.op, "levels", 1)
+
+
 def node_rows(graph: Graph) -> list:
+    """One row per node; synapses count every copy a chip needs (one per spike population summed in the input)."""
     rows = []
     for node in graph:
         inputs = tuple(graph[i].info for i in node.inputs)
+        synapses = node.op.synapse_count(inputs)
+        if synapses and inputs[0].is_events:
+            synapses *= spike_populations(graph, node.inputs[0])
         rows.append(NodeRow(node.name, node.op.kind, node.inputs, node.info.shape, node.info.describe(),
-                            node.op.neuron_count(node.info), node.op.synapse_count(inputs),
-                            node.op.parameter_count()))
+                            node.op.neuron_count(node.info), synapses, node.op.parameter_count()))
     return rows
 
 

@@ -1,0 +1,116 @@
+"""The compiler driver: trace -> lower -> quantize -> emit, with one report of what every stage did.
+
+>>> import snncompile
+>>> compiled = snncompile.compile("model.pt", target="numpy", bits=8, output="build/model")
+>>> compiled.graph            # the integer, chip-ready graph
+>>> compiled.report["passes"] # each pass with its time
+
+A compiled artifact is a directory: the integer graph (``graph.json`` + ``tensors.npz``), the lowered float graph it
+was quantized from (``float/``, for float-vs-integer comparisons) and ``report.json``. It is written atomically: into a
+temporary sibling directory first, renamed into place only once complete, so a failed compile leaves nothing behind.
+"""
+
+import json
+import os
+import shutil
+import tempfile
+from dataclasses import dataclass
+from functools import partial
+from pathlib import Path
+
+from . import ir
+from .backends import get_backend
+from .errors import ConfigError
+from .frontend import trace, trace_checkpoint
+from .ir.summary import summarize
+from .passes import LOWERING_PIPELINE, PassManager
+from .passes.quantize import quantize
+
+REPORT_FILE = "report.json"
+FLOAT_DIR = "float"
+
+
+@dataclass
+class Compiled:
+    """The result of :func:`compile`: the integer graph, the lowered float graph, the report, the artifact path."""
+
+    graph: ir.Graph
+    float_graph: ir.Graph
+    report: dict
+    artifact: Path | None = None
+
+
+def lower_and_quantize(graph: ir.Graph, *, bits: int = 8, dump_dir=None, dump_after=()) -> Compiled:
+    """Run the lowering passes and the quantizer on a traced float ``graph``."""
+    quantize_pass = partial(quantize, bits=bits)
+    quantize_pass.name = "quantize"
+    names = [p.name for p in LOWERING_PIPELINE]
+    wanted = names + ["quantize"] if dump_after == "all" else [dump_after] if isinstance(dump_after, str) else dump_after
+    unknown = sorted(set(wanted) - set(names) - {"quantize"})
+    if unknown:
+        raise ConfigError(f"cannot dump after {', '.join(unknown)}: the passes are {', '.join(names)}, quantize")
+    lowered, lowering_report = PassManager(LOWERING_PIPELINE, dump_dir, [n for n in wanted if n in names]).run(graph)
+    quantized, quantize_report = PassManager([quantize_pass], dump_dir, [n for n in wanted if n == "quantize"],
+                                             first_index=len(names) + 1).run(lowered)
+    before, after = summarize(graph)["totals"], summarize(quantized)["totals"]
+    report = {
+        "source": graph.metadata.get("source"), "arch": graph.metadata.get("arch"), "bits": bits,
+        "T": graph.metadata.get("T"), "encoding": graph.metadata.get("encoding"),
+        "stripped": graph.metadata.get("stripped", []),
+        "passes": lowering_report + quantize_report,
+        "populations": quantized.metadata["passes"]["quantize"]["groups"],
+        "before_lowering": {k: before[k] for k in ("nodes", "neurons", "synapses", "params")},
+        "after_lowering": {k: after[k] for k in ("nodes", "neurons", "synapses", "params")},
+    }
+    return Compiled(quantized, lowered, report)
+
+
+def compile(model, example_input=None, *, target: str = "numpy", bits: int = 8, output=None, image_size=None,
+            dump_dir=None, dump_after=()) -> Compiled:
+    """Compile ``model`` — a checkpoint path, or an ``nn.Module`` with its ``example_input`` — for ``target``.
+
+    With ``output`` the artifact is written there (atomically) by the target's backend."""
+    backend = get_backend(target)
+    if isinstance(model, (str, os.PathLike)):
+        graph = trace_checkpoint(model, image_size)
+    else:
+        if example_input is None:
+            raise TypeError("compiling an nn.Module needs an example_input")
+        graph = trace(model, example_input)
+    compiled = lower_and_quantize(graph, bits=bits, dump_dir=dump_dir, dump_after=dump_after)
+    backend.check(compiled.graph)
+    compiled.report["target"] = target
+    if output is not None:
+        compiled.artifact = write_artifact(Path(output), compiled, backend)
+    return compiled
+
+
+def write_artifact(output: Path, compiled: Compiled, backend) -> Path:
+    """Emit into a temporary sibling of ``output``, then move it into place (replacing an older artifact)."""
+    output.parent.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=f".{output.name}.", dir=output.parent))
+    try:
+        backend.emit(compiled.graph, staging)
+        ir.save(compiled.float_graph, staging / FLOAT_DIR)
+        (staging / REPORT_FILE).write_text(json.dumps(compiled.report, indent=1, default=str) + "\n")
+        if output.exists():
+            retired = Path(tempfile.mkdtemp(prefix=f".{output.name}.old.", dir=output.parent))
+            os.replace(output, retired / output.name)
+            os.replace(staging, output)
+            shutil.rmtree(retired)
+        else:
+            os.replace(staging, output)
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
+    return output
+
+
+def load_artifact(path) -> tuple:
+    """``(integer graph, lowered float graph, report)`` of a compiled artifact directory."""
+    path = Path(path)
+    report_path = path / REPORT_FILE
+    graph = ir.load(path)
+    report = json.loads(report_path.read_text()) if report_path.is_file() else {}
+    float_graph = ir.load(path / FLOAT_DIR) if (path / FLOAT_DIR).is_dir() else None
+    return graph, float_graph, report

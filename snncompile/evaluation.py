@@ -1,0 +1,92 @@
+"""Run a compiled graph over a data set in batches: accuracy, predictions, spikes per node, and float-vs-integer
+agreement per layer."""
+
+from dataclasses import dataclass, field
+
+import numpy as np
+from tqdm import tqdm
+
+from .backends.base import Backend
+from .data import load
+from .errors import ConfigError
+
+
+@dataclass
+class Evaluation:
+    """What a run over ``samples`` inputs found. ``spikes``: total events per node over all samples and steps."""
+
+    backend: str
+    samples: int
+    T: int
+    accuracy: float
+    predictions: list
+    spikes: dict
+    neurons: dict
+    seconds: float
+    agreement: dict = field(default_factory=dict)
+
+    def firing_rates(self) -> dict:
+        """Spikes per neuron per timestep, per node (counts nodes report events per position)."""
+        return {name: self.spikes[name] / (self.neurons[name] * self.T * self.samples)
+                for name in self.spikes if self.neurons.get(name)}
+
+    def as_json(self) -> dict:
+        return {"backend": self.backend, "samples": self.samples, "T": self.T, "accuracy": self.accuracy,
+                "predictions": self.predictions, "spikes": self.spikes, "firing_rates": self.firing_rates(),
+                "seconds": self.seconds, "agreement": self.agreement}
+
+
+def dataset_for(graph, data_name: str = "digits"):
+    """The held-out data a compiled graph was trained for, in its encoding, size and T."""
+    metadata = graph.metadata
+    metrics, config = metadata.get("metrics", {}), metadata.get("config", {})
+    image_size = metrics.get("image_size") or config.get("image_size") or graph.input_nodes[0].info.shape[-1]
+    return load(data_name, encoding=metadata.get("encoding", "direct"), image_size=int(image_size),
+                T=int(metadata.get("T") or 1))
+
+
+def batch_inputs(data, start: int, stop: int) -> np.ndarray:
+    x = data.test_x[start:stop].numpy().astype(np.float64)
+    return np.ascontiguousarray(x.swapaxes(0, 1)) if data.encoding == "frames" else x
+
+
+def evaluate(graph, backend: Backend, data, *, limit=None, batch_size: int = 64, progress: bool = True,
+             reference=None) -> Evaluation:
+    """Run ``graph`` on the first ``limit`` test samples of ``data`` with ``backend``.
+
+    With a ``reference`` graph (the float graph the integer one came from), every node present in both is compared:
+    ``agreement[node]`` is the share of (sample, step, neuron) entries where both emit the same value, with both
+    firing rates."""
+    T = int(graph.metadata.get("T") or 1)
+    total = len(data.test_y) if limit is None else min(int(limit), len(data.test_y))
+    if total < 1:
+        raise ConfigError(f"--limit must be at least 1, got {limit}")
+    event_nodes = [n.name for n in graph if n.info.is_events]
+    compared = [name for name in event_nodes if reference is not None and name in reference
+                and reference[name].info.shape == graph[name].info.shape]
+    spikes = dict.fromkeys(event_nodes, 0)
+    same = dict.fromkeys(compared, 0)
+    reference_spikes = dict.fromkeys(compared, 0)
+    predictions, seconds = [], 0.0
+    with tqdm(total=total, unit="sample", desc=f"simulate ({backend.name})", disable=None if progress else True) as bar:
+        for start in range(0, total, batch_size):
+            stop = min(start + batch_size, total)
+            inputs = batch_inputs(data, start, stop)
+            result = backend.run(graph, inputs, T, record=compared)
+            seconds += result.seconds
+            predictions += result.output.argmax(axis=1).tolist()
+            for name in event_nodes:
+                spikes[name] += int(result.spike_counts[name].sum())
+            if compared:
+                expected = backend.run(reference, inputs, T, record=compared)
+                for name in compared:
+                    same[name] += int((result.recorded[name] == expected.recorded[name]).sum())
+                    reference_spikes[name] += int(expected.recorded[name].sum())
+            bar.update(stop - start)
+    labels = data.test_y[:total].numpy()
+    neurons = {n.name: n.info.size for n in graph if n.info.is_events}
+    agreement = {name: {"agreement": same[name] / (total * T * neurons[name]),
+                        "rate_float": reference_spikes[name] / (total * T * neurons[name]),
+                        "rate_integer": spikes[name] / (total * T * neurons[name])} for name in compared}
+    return Evaluation(backend.name, total, T, float((np.array(predictions) == labels).mean()), predictions, spikes,
+                      neurons, seconds, agreement)
