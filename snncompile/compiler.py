@@ -21,9 +21,11 @@ from pathlib import Path
 from . import ir
 from .backends import get_backend
 from .errors import ConfigError
+from .evaluation import batch_inputs, dataset_for
 from .frontend import trace, trace_checkpoint
 from .ir.summary import summarize
 from .passes import LOWERING_PIPELINE, PassManager
+from .passes.calibrate import calibrate
 from .passes.quantize import quantize
 
 REPORT_FILE = "report.json"
@@ -40,16 +42,22 @@ class Compiled:
     artifact: Path | None = None
 
 
-def lower_and_quantize(graph: ir.Graph, *, bits: int = 8, dump_dir=None, dump_after=()) -> Compiled:
-    """Run the lowering passes and the quantizer on a traced float ``graph``."""
-    quantize_pass = partial(quantize, bits=bits)
-    quantize_pass.name = "quantize"
+def lower_and_quantize(graph: ir.Graph, *, bits: int = 8, calibration=None, dump_dir=None, dump_after=()) -> Compiled:
+    """Run the lowering passes and the quantizer on a traced float ``graph``.
+
+    ``calibration``: sample inputs (as the simulator takes them) on which to choose the quantizer's clip ratio;
+    without them every scale is max-abs."""
     names = [p.name for p in LOWERING_PIPELINE]
     wanted = names + ["quantize"] if dump_after == "all" else [dump_after] if isinstance(dump_after, str) else dump_after
     unknown = sorted(set(wanted) - set(names) - {"quantize"})
     if unknown:
         raise ConfigError(f"cannot dump after {', '.join(unknown)}: the passes are {', '.join(names)}, quantize")
     lowered, lowering_report = PassManager(LOWERING_PIPELINE, dump_dir, [n for n in wanted if n in names]).run(graph)
+    clip_ratio, calibration_scores = 1.0, None
+    if calibration is not None:
+        clip_ratio, calibration_scores = calibrate(lowered, calibration, bits=bits)
+    quantize_pass = partial(quantize, bits=bits, clip_ratio=clip_ratio)
+    quantize_pass.name = "quantize"
     quantized, quantize_report = PassManager([quantize_pass], dump_dir, [n for n in wanted if n == "quantize"],
                                              first_index=len(names) + 1).run(lowered)
     before, after = summarize(graph)["totals"], summarize(quantized)["totals"]
@@ -58,6 +66,9 @@ def lower_and_quantize(graph: ir.Graph, *, bits: int = 8, dump_dir=None, dump_af
         "T": graph.metadata.get("T"), "encoding": graph.metadata.get("encoding"),
         "stripped": graph.metadata.get("stripped", []),
         "passes": lowering_report + quantize_report,
+        "clip_ratio": clip_ratio,
+        "calibration": None if calibration_scores is None else {
+            "samples": len(calibration), "scores": {str(r): v for r, v in calibration_scores.items()}},
         "populations": quantized.metadata["passes"]["quantize"]["groups"],
         "before_lowering": {k: before[k] for k in ("nodes", "neurons", "synapses", "params")},
         "after_lowering": {k: after[k] for k in ("nodes", "neurons", "synapses", "params")},
@@ -65,11 +76,12 @@ def lower_and_quantize(graph: ir.Graph, *, bits: int = 8, dump_dir=None, dump_af
     return Compiled(quantized, lowered, report)
 
 
-def compile(model, example_input=None, *, target: str = "numpy", bits: int = 8, output=None, image_size=None,
-            dump_dir=None, dump_after=()) -> Compiled:
+def compile(model, example_input=None, *, target: str = "numpy", bits: int = 8, calibrate: int = 0, output=None,
+            image_size=None, dump_dir=None, dump_after=()) -> Compiled:
     """Compile ``model`` — a checkpoint path, or an ``nn.Module`` with its ``example_input`` — for ``target``.
 
-    With ``output`` the artifact is written there (atomically) by the target's backend."""
+    ``calibrate``: choose the quantizer's clip ratio on that many training samples of the checkpoint's data set
+    (0: max-abs scales). With ``output`` the artifact is written there (atomically) by the target's backend."""
     backend = get_backend(target)
     if isinstance(model, (str, os.PathLike)):
         graph = trace_checkpoint(model, image_size)
@@ -77,7 +89,13 @@ def compile(model, example_input=None, *, target: str = "numpy", bits: int = 8, 
         if example_input is None:
             raise TypeError("compiling an nn.Module needs an example_input")
         graph = trace(model, example_input)
-    compiled = lower_and_quantize(graph, bits=bits, dump_dir=dump_dir, dump_after=dump_after)
+    samples = None
+    if calibrate:
+        if not graph.metadata.get("metrics"):
+            raise ConfigError("--calibrate needs a checkpoint trained by `snncompile train` (it names its data set)")
+        data = dataset_for(graph, graph.metadata["metrics"].get("dataset", "digits"))
+        samples = batch_inputs(data, 0, int(calibrate), part="train")
+    compiled = lower_and_quantize(graph, bits=bits, calibration=samples, dump_dir=dump_dir, dump_after=dump_after)
     backend.check(compiled.graph)
     compiled.report["target"] = target
     if output is not None:

@@ -45,8 +45,9 @@ def dataset_for(graph, data_name: str = "digits"):
                 T=int(metadata.get("T") or 1))
 
 
-def batch_inputs(data, start: int, stop: int) -> np.ndarray:
-    x = data.test_x[start:stop].numpy().astype(np.float64)
+def batch_inputs(data, start: int, stop: int, part: str = "test") -> np.ndarray:
+    """Samples ``start:stop`` of the ``test`` (or ``train``) part as the simulator takes them (frames time-major)."""
+    x = getattr(data, f"{part}_x")[start:stop].numpy().astype(np.float64)
     return np.ascontiguousarray(x.swapaxes(0, 1)) if data.encoding == "frames" else x
 
 

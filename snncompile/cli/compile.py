@@ -7,6 +7,7 @@ from snncompile.compiler import compile as compile_model
 
 EXAMPLES = """examples:
   snncompile compile build/model.pt --target numpy -o build/model.numpy
+  snncompile compile build/model.pt --calibrate 256 -o build/model.numpy
   snncompile compile build/model.pt --bits 6 --dump-ir build/ir -o build/model6.numpy
 
 The artifact directory holds the integer graph (graph.json + tensors.npz), the lowered float graph
@@ -26,6 +27,8 @@ def add_parser(subparsers) -> None:
                         help=f"backend, one of: {', '.join(BACKENDS)} (default: numpy)")
     parser.add_argument("--bits", type=int, default=8, metavar="B",
                         help="signed weight bits, 2 to 9 (default: 8)")
+    parser.add_argument("--calibrate", type=int, default=0, metavar="N",
+                        help="choose the weight clipping on N training samples (default: 0, max-abs scales)")
     parser.add_argument("--image-size", type=int, metavar="S",
                         help="input side in pixels (default: the size the checkpoint was trained on)")
     parser.add_argument("--dump-ir", metavar="DIR", help="save the IR after every pass into DIR/<n>-<pass>/")
@@ -34,11 +37,13 @@ def add_parser(subparsers) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    compiled = compile_model(args.model, target=args.target, bits=args.bits, output=args.output,
+    compiled = compile_model(args.model, target=args.target, bits=args.bits, calibrate=args.calibrate,
+                             output=args.output,
                              image_size=args.image_size, dump_dir=args.dump_ir,
                              dump_after="all" if args.dump_ir else ())
     report = compiled.report
-    print(f"compiled {report['arch']} for {args.target}: {report['bits']}-bit weights, T={report['T']}")
+    print(f"compiled {report['arch']} for {args.target}: {report['bits']}-bit weights, T={report['T']}, "
+          f"clip ratio {report['clip_ratio']:g}" + (f" (calibrated on {args.calibrate} samples)" if args.calibrate else ""))
     for step in report["passes"]:
         print(f"  {step['pass']:<18} {step['seconds'] * 1000:8.1f} ms  nodes {step['nodes_before']} -> "
               f"{step['nodes_after']}")

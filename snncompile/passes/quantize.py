@@ -6,7 +6,9 @@ lowered MLF unit, since the levels share their synapses: such populations form o
 
     W_int = rint(W * s)      bias_int = rint(b * s)      threshold_int = rint(threshold * s)      D = rint(decay * 4096)
 
-``s = (2**(bits-1) - 1) / max|W|`` over the group's on-chip synapses (max-abs). Biases of every synapse into a
+``s = clip_ratio * (2**(bits-1) - 1) / max|W|`` over the group's on-chip synapses: max-abs when ``clip_ratio = 1``;
+above 1 the largest weights saturate at the widest integer in exchange for finer steps everywhere else
+(:mod:`.calibrate` picks the ratio on sample inputs). Biases of every synapse into a
 population move onto the population (a chip adds them there). A synapse whose input is analog (the encoding layer) is
 computed by the host in floating point; a ``Quantize`` node turns its output current into integers with the group's
 scale. The readout is a group of its own; its ``output_scale`` turns integer logits back into float ones.
@@ -48,10 +50,13 @@ class Group:
         return self.populations[0]
 
 
-def quantize(graph: Graph, bits: int = 8, input_range: tuple = (0.0, 1.0)) -> Graph:
+def quantize(graph: Graph, bits: int = 8, input_range: tuple = (0.0, 1.0), clip_ratio: float = 1.0) -> Graph:
     """The integer graph of a lowered float ``graph`` with ``bits``-bit signed weights (at most the chip's 9).
 
-    ``input_range`` bounds the analog input values (images in [0, 1]); the host current's range follows from it."""
+    ``input_range`` bounds the analog input values (images in [0, 1]); the host current's range follows from it.
+    ``clip_ratio`` >= 1 multiplies every max-abs scale (weights beyond the widest integer saturate)."""
+    if not clip_ratio >= 1:
+        raise QuantizationRangeError(f"clip_ratio must be >= 1, got {clip_ratio}")
     if not 2 <= bits <= LOIHI2.weight_bits:
         raise QuantizationRangeError(f"weights must have 2 to {LOIHI2.weight_bits} bits on chip, got --bits {bits}")
     _check_lowered(graph)
@@ -61,7 +66,7 @@ def quantize(graph: Graph, bits: int = 8, input_range: tuple = (0.0, 1.0)) -> Gr
     quantized.metadata = {**graph.metadata, "integer": True, "bits": bits}
     host_bounds = _host_bounds(graph, input_range)
     for group in groups:
-        _choose_scale(graph, group, bits, T, host_bounds)
+        _choose_scale(graph, group, bits, T, host_bounds, clip_ratio)
     owner = {name: group for group in groups for name in group.populations + list(group.synapses)}
     renamed = {}
     for node in graph:
@@ -73,15 +78,16 @@ def quantize(graph: Graph, bits: int = 8, input_range: tuple = (0.0, 1.0)) -> Gr
             quantized.add(node.name, node.op, inputs)
             renamed[node.name] = quantized.add(f"{node.name}.quantize", Quantize(group.scale), [node.name])
         elif node.name in group.synapses:
-            quantized.add(node.name, _integer_synapse(node.op, group.scale), inputs)
+            quantized.add(node.name, _integer_synapse(node.op, group.scale, bits), inputs)
         elif node.op.kind == "Readout":
-            quantized.add(node.name, _integer_readout(node.op, group.scale), inputs)
+            quantized.add(node.name, _integer_readout(node.op, group.scale, bits), inputs)
         else:
             quantized.add(node.name, _integer_population(graph, node, group), inputs)
     quantized.set_outputs(graph.outputs)
     for group in groups:
         report.append(_group_report(graph, group, bits, T, host_bounds))
-    quantized.metadata.setdefault("passes", {})["quantize"] = {"bits": bits, "groups": report}
+    quantized.metadata.setdefault("passes", {})["quantize"] = {"bits": bits, "clip_ratio": clip_ratio,
+                                                               "groups": report}
     return quantized
 
 
@@ -176,16 +182,16 @@ def _host_bounds(graph: Graph, input_range: tuple) -> dict:
     return bounds
 
 
-def _choose_scale(graph, group, bits, T, host_bounds) -> None:
-    """Max-abs scale of the group, shrunk until every range check passes (or a clear error)."""
+def _choose_scale(graph, group, bits, T, host_bounds, clip_ratio) -> None:
+    """Max-abs scale of the group (times ``clip_ratio``), shrunk until every range check passes (or a clear error)."""
     qmax = (1 << (bits - 1)) - 1
     on_chip = [name for name, host in group.synapses.items() if not host] or list(group.synapses) or group.populations
     largest = max(float(np.abs(_weights(graph[name].op)).max()) for name in on_chip)
     if largest == 0:
         raise QuantizationRangeError(f"population {group.name!r}: every weight into it is zero")
-    group.scale = qmax / largest
+    group.scale = clip_ratio * qmax / largest
     for _ in range(64):
-        needed = _range_pressure(graph, group, T, host_bounds)
+        needed = _range_pressure(graph, group, T, host_bounds, bits)
         if needed <= 1:
             break
         factor = 1 / needed * 0.999
@@ -194,7 +200,7 @@ def _choose_scale(graph, group, bits, T, host_bounds) -> None:
     _check_resolution(graph, group)
 
 
-def _integer_inputs(graph, group, population, host_bounds) -> tuple:
+def _integer_inputs(graph, group, population, host_bounds, bits) -> tuple:
     """(largest |I|, largest |bias|) of ``population`` in integer units at the group's scale."""
     s = group.scale
     synapses = {population: False} if graph[population].op.kind == "Readout" else _synapses_of(graph, population)
@@ -204,20 +210,20 @@ def _integer_inputs(graph, group, population, host_bounds) -> tuple:
         if host:
             current += host_bounds[name] * s + 0.5
             continue
-        weights = np.rint(_weights(op) * s)
+        weights = np.minimum(np.abs(np.rint(_weights(op) * s)), (1 << (bits - 1)))
         current += _fan_in_sum(op, weights) * source.info.max_count
         b = _bias(op)
         bias += 0.0 if b is None else float(np.abs(b).max()) * s
     return current, math.floor(bias + 0.5)
 
 
-def _range_pressure(graph, group, T, host_bounds) -> float:
+def _range_pressure(graph, group, T, host_bounds, bits) -> float:
     """How many times too large the group's worst case is for the chip's widths (<= 1: it fits)."""
     limit = LOIHI2.current_max
     pressure = 0.0
     for population in group.populations:
         op = graph[population].op
-        current, bias = _integer_inputs(graph, group, population, host_bounds)
+        current, bias = _integer_inputs(graph, group, population, host_bounds, bits)
         if op.kind == "Readout":  # a non-leaking accumulator over T steps
             pressure = max(pressure, T * (current + bias) / limit)
             continue
@@ -249,19 +255,26 @@ def _rint(values, dtype=np.int32) -> np.ndarray:
     return np.rint(values).astype(dtype)
 
 
-def _integer_synapse(op, scale):
+def _weights_int(values, bits) -> np.ndarray:
+    """``rint(values)`` saturated to the ``bits``-bit signed range."""
+    qmax = (1 << (bits - 1)) - 1
+    return np.clip(np.rint(values), -qmax - 1, qmax).astype(np.int32)
+
+
+def _integer_synapse(op, scale, bits):
     if op.kind == "Conv2d":
-        return Conv2d(_rint(op.weight * scale), None, op.stride, op.padding)
+        return Conv2d(_weights_int(op.weight * scale, bits), None, op.stride, op.padding)
     if op.kind == "Linear":
-        return Linear(_rint(op.weight * scale), None)
+        return Linear(_weights_int(op.weight * scale, bits), None)
     if op.kind == "Affine":
-        return Affine(_rint(op.scale * scale), np.zeros(op.shift.shape, np.int32))
-    return SumPool2d(op.kernel, op.stride, op.padding, int(np.rint(scale / (op.kernel[0] * op.kernel[1]))))
+        return Affine(_weights_int(op.scale * scale, bits), np.zeros(op.shift.shape, np.int32))
+    return SumPool2d(op.kernel, op.stride, op.padding,
+                     int(_weights_int(scale / (op.kernel[0] * op.kernel[1]), bits)))
 
 
-def _integer_readout(op, scale):
+def _integer_readout(op, scale, bits):
     bias = None if op.bias is None else _rint(op.bias * scale)
-    return Readout(_rint(op.weight * scale), bias, output_scale=scale)
+    return Readout(_weights_int(op.weight * scale, bits), bias, output_scale=scale)
 
 
 def _integer_population(graph, node, group) -> IntLIF:
@@ -288,7 +301,7 @@ def _group_report(graph, group, bits, T, host_bounds) -> dict:
             scaled = np.abs(_weights(graph[name].op) * group.scale)
             clipped += int((scaled > qmax + 0.5).sum())
             total += scaled.size
-    margin = 1 / max(_range_pressure(graph, group, T, host_bounds), 1e-12)
+    margin = 1 / max(_range_pressure(graph, group, T, host_bounds, bits), 1e-12)
     neurons = [graph[p].op for p in group.populations if graph[p].op.kind == "LIF"]
     approximations = [f"{p}: v >= threshold computed as v > threshold (leaky neuron)"
                       for p, op in zip(group.populations, neurons) if op.inclusive and op.decay != 1]

@@ -1,0 +1,103 @@
+"""Quantization: trained models keep their accuracy in integers, and the range analysis keeps every value in the
+chip's widths (or refuses, naming the node)."""
+
+import numpy as np
+import pytest
+import torch
+
+from conftest import TRAINED
+from snncompile.backends import get_backend
+from snncompile.compiler import lower_and_quantize
+from snncompile.errors import QuantizationRangeError, UnsupportedNodeError
+from snncompile.evaluation import evaluate
+from snncompile.frontend import trace
+from snncompile.integer import LOIHI2
+from snncompile.ir import Graph
+from snncompile.ir.ops import LIF, Flatten, Input, Linear, Readout
+from snncompile.evaluation import batch_inputs
+from snncompile.passes import add_identity_synapses
+from snncompile.passes.calibrate import calibrate
+from snncompile.passes.quantize import quantize
+
+
+@pytest.mark.parametrize("family", sorted(TRAINED))
+def test_trained_models_lose_at_most_one_point_in_integers(trained, family):
+    model, data, metrics = trained(family)
+    float_graph = trace(model, data.test_x[:1])
+    compiled = lower_and_quantize(float_graph, bits=8, calibration=data.train_x[:256].numpy().astype(float))
+    numpy = get_backend("numpy")
+    integer = evaluate(compiled.graph, numpy, data, progress=False, reference=compiled.float_graph)
+    floating = evaluate(float_graph, numpy, data, progress=False)
+    assert floating.accuracy == pytest.approx(metrics["test_accuracy"])
+    assert integer.accuracy >= floating.accuracy - 0.01
+    # the per-layer report: every population is compared, and most spikes agree
+    populations = [n.name for n in compiled.graph if n.op.kind == "IntLIF"]
+    assert set(populations) <= set(integer.agreement)
+    assert np.mean([integer.agreement[p]["agreement"] for p in populations]) > 0.85
+
+
+def counts_to_linear(fan_in: int, max_count_levels: int, weight: float = 0.5) -> Graph:
+    """Input frames -> LIF levels summed to counts -> one Linear population with a large fan-in -> readout."""
+    graph = Graph("wide")
+    graph.add("x", Input((fan_in,), "frames", "spikes"))
+    levels = [graph.add(f"level{k}", LIF(decay=0.5, threshold=0.1 + k), ["x"]) for k in range(max_count_levels)]
+    source = graph.add("counts", __import__("snncompile.ir.ops", fromlist=["Add"]).Add(), levels) \
+        if len(levels) > 1 else levels[0]
+    graph.add("fc", Linear(np.full((3, fan_in), weight), np.zeros(3)), [source])
+    graph.add("sn", LIF(decay=0.25, threshold=1.0), ["fc"])
+    graph.add("flat", Flatten(), ["sn"])
+    graph.add("readout", Readout(np.ones((2, 3)), np.zeros(2)), ["flat"])
+    graph.set_outputs(["readout"])
+    graph.metadata["T"] = 4
+    return add_identity_synapses(graph)
+
+
+def test_range_analysis_rescales_a_population_that_could_overflow():
+    graph = counts_to_linear(fan_in=2000, max_count_levels=4)
+    quantized = quantize(graph, bits=8)
+    report = {g["populations"][0]: g for g in quantized.metadata["passes"]["quantize"]["groups"]}
+    assert report["sn"]["rescaled_by"] < 1 and report["sn"]["range_margin"] >= 1
+    weight = quantized["fc"].op.weight
+    worst = np.abs(weight).sum(axis=1).max() * 4  # four levels: counts up to 4
+    assert worst <= LOIHI2.current_max
+    assert (quantized["sn"].op.threshold + worst) <= LOIHI2.current_max
+
+
+def test_a_fan_in_too_large_for_the_chip_is_refused_naming_the_node():
+    with pytest.raises(QuantizationRangeError, match="'fc' into 'sn'|population 'sn'"):
+        quantize(counts_to_linear(fan_in=300_000, max_count_levels=1), bits=8)
+
+
+def test_unlowered_and_unrepresentable_neurons_are_refused():
+    graph = counts_to_linear(fan_in=4, max_count_levels=1)
+    soft = Graph("soft")
+    for node in graph:
+        op = LIF(decay=0.25, threshold=1.0, reset="soft") if node.name == "sn" else node.op
+        soft.add(node.name, op, node.inputs)
+    soft.set_outputs(["readout"])
+    with pytest.raises(UnsupportedNodeError, match="'sn' \\(LIF\\): soft reset"):
+        quantize(soft)
+    with pytest.raises(QuantizationRangeError, match="2 to 9 bits"):
+        quantize(graph, bits=12)
+
+
+def test_quantized_integers_respect_every_width(trained):
+    model, data, _ = trained("sew_resnet")
+    graph = lower_and_quantize(trace(model, data.test_x[:1]), bits=8).graph
+    low, high = LOIHI2.weight_range
+    for node in graph:
+        op = node.op
+        if node.op.kind in ("Conv2d", "Linear") and node.op.weight.dtype.kind == "i":
+            assert low <= op.weight.min() and op.weight.max() <= high
+        if op.kind == "IntLIF":
+            assert 0 <= op.threshold <= LOIHI2.threshold_max and 1 <= op.decay_12bit <= 4096
+            assert op.bias is None or (LOIHI2.bias_range[0] <= op.bias.min() and op.bias.max() <= LOIHI2.bias_range[1])
+
+
+def test_fewer_bits_give_coarser_weights(trained):
+    model, data, _ = trained("mlf_dsresnet")
+    graph = trace(model, data.test_x[:1])
+    for bits in (4, 8):
+        weights = lower_and_quantize(graph, bits=bits).graph["stages.0.0.conv1"].op.weight
+        assert np.abs(weights).max() == 2 ** (bits - 1) - 1
+    assert torch.is_grad_enabled()
