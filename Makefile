@@ -20,6 +20,8 @@ $(STAMP): pyproject.toml Makefile
 
 demo: $(STAMP)
 	$(BIN)/snncompile train --arch mlf_dsresnet14 --width 8 --levels 3 --T 4 --data digits --epochs 12 -o build/demo/model.pt
+	$(BIN)/snncompile compile build/demo/model.pt --target numpy --calibrate 256 -o build/demo/model.numpy
+	$(BIN)/snncompile simulate build/demo/model.numpy --data digits
 
 test: $(STAMP)
 	$(BIN)/python -m pytest -q

@@ -24,7 +24,7 @@ from functools import partial
 
 from torch import nn
 
-from .layers import DirectEncoder, PerStep, Readout
+from .layers import DirectEncoder, PerStep, PooledReadout
 from .neurons import MLF
 from .norm import ThresholdDependentBatchNorm
 
@@ -113,13 +113,10 @@ class CifarResNet(nn.Module):
                 cin = cout
             stages.append(nn.Sequential(*blocks))
         self.stages = nn.Sequential(*stages)
-        self.pool = PerStep(nn.AdaptiveAvgPool2d(1))
-        self.flatten = PerStep(nn.Flatten())
-        self.readout = Readout(cin, num_classes)
+        self.head = PooledReadout(cin, num_classes)
 
     def forward(self, x):
-        x = self.stages(self.stem(self.encoder(x)))
-        return self.readout(self.flatten(self.pool(x)))
+        return self.head(self.stages(self.stem(self.encoder(x))))
 
 
 def builder(kind: str, depth: int):

@@ -51,6 +51,19 @@ class Readout(nn.Module):
         return self.linear(x).mean(0)
 
 
+class PooledReadout(nn.Module):
+    """Global average pooling, flattening, and the non-spiking :class:`Readout`: ``[T, B, C, H, W] -> [B, classes]``."""
+
+    def __init__(self, channels: int, num_classes: int):
+        super().__init__()
+        self.pool = PerStep(nn.AdaptiveAvgPool2d(1))
+        self.flatten = PerStep(nn.Flatten())
+        self.readout = Readout(channels, num_classes)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.readout(self.flatten(self.pool(x)))
+
+
 class SEWConnect(nn.Module):
     """SEW element-wise function ``g(A, S)`` of a residual branch output ``A`` and a shortcut ``S`` (Fang et al. 2021):
     ``ADD`` = ``A + S`` (counts), ``AND`` = ``A * S``, ``IAND`` = ``(1 - A) * S`` (both stay binary)."""

@@ -14,7 +14,7 @@ network is the main path alone, and the compiler strips the heads.
 from torch import nn
 
 from .cifar_resnets import make_encoder
-from .layers import PerStep, Readout
+from .layers import PerStep, PooledReadout
 from .neurons import STBPLIF
 
 SCHEDULES = ("evolutionary", "plain")
@@ -39,19 +39,6 @@ class BasicBlock(nn.Module):
         return self.sn2(self.branch2(self.sn1(self.branch1(x))) + self.shortcut(x))
 
 
-class SideHead(nn.Module):
-    """Training-only classifier on a stage output: global average pooling, then an FC averaged over time."""
-
-    def __init__(self, channels, num_classes):
-        super().__init__()
-        self.pool = PerStep(nn.AdaptiveAvgPool2d(1))
-        self.flatten = PerStep(nn.Flatten())
-        self.readout = Readout(channels, num_classes)
-
-    def forward(self, x):
-        return self.readout(self.flatten(self.pool(x)))
-
-
 class SBPResNet(nn.Module):
     """Spiking ResNet-18 with shortcut back-propagation side heads (used in training only)."""
 
@@ -74,10 +61,8 @@ class SBPResNet(nn.Module):
             stages.append(nn.Sequential(BasicBlock(cin, cout, stride, neuron), BasicBlock(cout, cout, 1, neuron)))
             cin = cout
         self.stages = nn.ModuleList(stages)
-        self.side_heads = nn.ModuleList(SideHead(width * 2 ** i, num_classes) for i in range(3))
-        self.pool = PerStep(nn.AdaptiveAvgPool2d(1))
-        self.flatten = PerStep(nn.Flatten())
-        self.readout = Readout(cin, num_classes)
+        self.side_heads = nn.ModuleList(PooledReadout(width * 2 ** i, num_classes) for i in range(3))  # training only
+        self.head = PooledReadout(cin, num_classes)
 
     def set_progress(self, fraction: float) -> None:
         """Training progress ``i/I`` in [0, 1], which sets ``lambda(i)``."""
@@ -92,7 +77,7 @@ class SBPResNet(nn.Module):
         for stage in self.stages:
             x = stage(x)
             stage_outputs.append(x)
-        logits = self.readout(self.flatten(self.pool(x)))
+        logits = self.head(x)
         if not self.training:
             return logits
         side = sum(head(b) for head, b in zip(self.side_heads, stage_outputs))

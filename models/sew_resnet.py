@@ -15,7 +15,7 @@ from functools import partial
 from torch import nn
 
 from .cifar_resnets import make_encoder
-from .layers import PerStep, Readout, SEWConnect
+from .layers import PerStep, PooledReadout, Readout, SEWConnect
 from .neurons import IFNode, LIFNode, PLIFNode
 
 NEURONS = ("IF", "LIF", "PLIF")
@@ -83,13 +83,10 @@ class SEWResNet(nn.Module):
                 cin = block.out_channels
             stages.append(nn.Sequential(*blocks))
         self.stages = nn.Sequential(*stages)
-        self.pool = PerStep(nn.AdaptiveAvgPool2d(1))
-        self.flatten = PerStep(nn.Flatten())
-        self.readout = Readout(cin, num_classes)
+        self.head = PooledReadout(cin, num_classes)
 
     def forward(self, x):
-        x = self.stages(self.stem(self.encoder(x)))
-        return self.readout(self.flatten(self.pool(x)))
+        return self.head(self.stages(self.stem(self.encoder(x))))
 
 
 def builder(depth: int):

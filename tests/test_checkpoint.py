@@ -104,7 +104,7 @@ BAD_FILES = {
     "config not a dict": (lambda good, tmp: rewritten(good, tmp, lambda c: c.update(config=[1])), "'config' is a list"),
     "missing weight": (lambda good, tmp: rewritten(good, tmp, lambda c: c["state_dict"].popitem()), "missing"),
     "resized weight": (lambda good, tmp: rewritten(
-        good, tmp, lambda c: c["state_dict"].update({"readout.linear.bias": torch.zeros(3)})), "wrong shape"),
+        good, tmp, lambda c: c["state_dict"].update({"head.readout.linear.bias": torch.zeros(3)})), "wrong shape"),
     "option changed": (lambda good, tmp: rewritten(good, tmp, lambda c: c["config"].update(width=6)), "do not fit"),
 }
 

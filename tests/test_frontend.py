@@ -20,7 +20,7 @@ def op_kinds(graph):
 def test_every_arch_traces_with_the_torch_parameter_count(arch):
     model = build(arch, **tiny_config(arch))
     graph = trace(model, torch.rand(2, 1, 8, 8))
-    assert graph.outputs == ["readout"] and graph.metadata["T"] == 2
+    assert graph.outputs[0].endswith("readout") and graph.metadata["T"] == 2
     stripped = sum(s["parameters"] for s in graph.metadata["stripped"])
     neuron_parameters = sum(p.numel() for n, p in model.named_parameters() if n.endswith(".w"))  # PLIF tau -> decay
     expected = sum(p.numel() for p in model.parameters()) - stripped - neuron_parameters

@@ -45,7 +45,7 @@ def run(args: argparse.Namespace) -> int:
     print(f"compiled {report['arch']} for {args.target}: {report['bits']}-bit weights, T={report['T']}, "
           f"clip ratio {report['clip_ratio']:g}" + (f" (calibrated on {args.calibrate} samples)" if args.calibrate else ""))
     for step in report["passes"]:
-        print(f"  {step['pass']:<18} {step['seconds'] * 1000:8.1f} ms  nodes {step['nodes_before']} -> "
+        print(f"  {step['pass']:<22} {step['seconds'] * 1000:8.1f} ms  nodes {step['nodes_before']} -> "
               f"{step['nodes_after']}")
     before, after = report["before_lowering"], report["after_lowering"]
     print(f"neurons {before['neurons']:,} -> {after['neurons']:,}, synapses {before['synapses']:,} -> "
