@@ -7,6 +7,7 @@ import torch
 
 from conftest import TRAINED
 from snncompile.backends import get_backend
+from snncompile.backends.numpy.simulator import simulate
 from snncompile.compiler import lower_and_quantize
 from snncompile.errors import QuantizationRangeError, UnsupportedNodeError
 from snncompile.evaluation import evaluate
@@ -101,3 +102,22 @@ def test_fewer_bits_give_coarser_weights(trained):
         weights = lower_and_quantize(graph, bits=bits).graph["stages.0.0.conv1"].op.weight
         assert np.abs(weights).max() == 2 ** (bits - 1) - 1
     assert torch.is_grad_enabled()
+
+
+@pytest.mark.parametrize("family", ["mlf_k3", "resnet_snn", "sew_and_lif", "sew_iand_plif", "sew_imagenet_stem",
+                                    "7bnet_add_maxpool", "sbp", "tdbn_resnet17_frames"])
+def test_every_family_compiles_to_integers_that_track_the_float_graph(family):
+    from test_float_exactness import family_input, family_model
+
+    model, config = family_model(family)
+    x = family_input(config)
+    compiled = lower_and_quantize(trace(model, x), bits=8)
+    assert {n.op.kind for n in compiled.graph} <= {"Input", "Conv2d", "Affine", "Quantize", "Linear",
+                                                   "SumPool2d", "Add", "Flatten", "IntLIF", "Readout"}
+    T = compiled.graph.metadata["T"]
+    populations = [n.name for n in compiled.graph if n.op.kind == "IntLIF"]
+    integer = simulate(compiled.graph, x.numpy(), T, record=populations)
+    floating = simulate(compiled.float_graph, x.numpy(), T, record=populations)
+    assert sum(integer.recorded[p].sum() for p in populations) > 0
+    agreement = np.mean([(integer.recorded[p] == floating.recorded[p]).mean() for p in populations])
+    assert agreement > 0.8
