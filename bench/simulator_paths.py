@@ -21,13 +21,15 @@ inputs and writing a dense output at this size); the dense path costs the same a
 """
 
 import argparse
+import dataclasses
 import time
+from types import SimpleNamespace
 
 import numpy as np
 
-from snncompile.backends.numpy.kernels import Synapse
+from snncompile.backends.numpy.kernels import Synapse, kernel_for
 from snncompile.ir import TensorInfo
-from snncompile.ir.ops import AvgPool2d, Conv2d, Linear
+from snncompile.ir.ops import AvgPool2d, Conv2d, Linear, Readout, SumPool2d
 
 DENSITIES = (0.01, 0.02, 0.03, 0.05, 0.07, 0.10, 0.20, 0.50)
 
@@ -45,13 +47,26 @@ def best_ms(synapses: tuple, x: np.ndarray, repeats: int) -> list:
     return list(1000 * times.min(axis=0))
 
 
-def compare(title: str, op, in_shape: tuple, out_shape: tuple, batch: int, repeats: int, rng) -> None:
-    print(f"{title}, batch {batch}")
+def synapses(op, in_shape: tuple, out_shape: tuple, batch: int, exact: bool) -> tuple:
+    """The event-path and dense-path kernels of ``op`` on spike inputs: float64, or as an integer graph's exact
+    simulation computes them (integer weights, float32)."""
+    if not exact:
+        return tuple(Synapse(op, TensorInfo(in_shape, "spikes"), out_shape, mode, np.float64)
+                     for mode in ("event", "dense"))
+    node = SimpleNamespace(op=dataclasses.replace(op, **{name: np.rint(10 * tensor)
+                                                         for name, tensor in op.tensors().items()}),
+                           info=TensorInfo(out_shape))
+    return tuple(kernel_for(node, (TensorInfo(in_shape, "spikes"),), batch, mode, np.float64, exact=True)
+                 for mode in ("event", "dense"))
+
+
+def compare(title: str, op, in_shape: tuple, out_shape: tuple, batch: int, repeats: int, rng, exact: bool) -> None:
+    print(f"{title}, batch {batch}, {'exact float32' if exact else 'float64'}")
     print(f"{'density':>8} {'event ms':>9} {'dense ms':>9} {'event/dense':>12}")
+    kernels = synapses(op, in_shape, out_shape, batch, exact)
     for density in DENSITIES:
-        x = (rng.random((batch, *in_shape)) < density).astype(np.float64)
-        event, dense = best_ms(tuple(Synapse(op, TensorInfo(in_shape, "spikes"), out_shape, mode, np.float64)
-                                     for mode in ("event", "dense")), x, repeats)
+        x = (rng.random((batch, *in_shape)) < density).astype(np.float32 if exact else np.float64)
+        event, dense = best_ms(kernels, x, repeats)
         print(f"{density:>8.0%} {event:>9.2f} {dense:>9.2f} {event / dense:>12.2f}")
 
 
@@ -59,14 +74,25 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--batch", type=int, default=64)
     parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument("--exact", action="store_true",
+                        help="time the kernels of an integer graph's exact simulation (float32) instead of float64")
     args = parser.parse_args()
     rng = np.random.default_rng(0)
+    run = dict(batch=args.batch, repeats=args.repeats, rng=rng, exact=args.exact)
     conv = Conv2d(rng.standard_normal((16, 16, 3, 3)), rng.standard_normal(16), stride=1, padding=1)
-    compare("conv 16->16 3x3 pad 1, 32x32", conv, (16, 32, 32), (16, 32, 32), args.batch, args.repeats, rng)
-    pool = AvgPool2d(kernel=2, stride=2)
-    compare("average pool 2x2 stride 2, 16x32x32", pool, (16, 32, 32), (16, 16, 16), args.batch, args.repeats, rng)
+    compare("conv 16->16 3x3 pad 1, 32x32", conv, (16, 32, 32), (16, 32, 32), **run)
+    deep = Conv2d(rng.standard_normal((64, 64, 3, 3)), None, stride=1, padding=1)
+    compare("conv 64->64 3x3 pad 1, 8x8", deep, (64, 8, 8), (64, 8, 8), **run)
+    if args.exact:
+        pool = SumPool2d(kernel=2, stride=2, weight=3)
+        compare("sum pool 2x2 stride 2, 16x32x32", pool, (16, 32, 32), (16, 16, 16), **run)
+    else:
+        pool = AvgPool2d(kernel=2, stride=2)
+        compare("average pool 2x2 stride 2, 16x32x32", pool, (16, 32, 32), (16, 16, 16), **run)
     linear = Linear(rng.standard_normal((256, 1024)), rng.standard_normal(256))
-    compare("linear 1024 -> 256", linear, (1024,), (256,), args.batch, args.repeats, rng)
+    compare("linear 1024 -> 256", linear, (1024,), (256,), **run)
+    readout = Readout(rng.standard_normal((10, 4096)), rng.standard_normal(10))
+    compare("readout 4096 -> 10", readout, (4096,), (10,), **run)
 
 
 if __name__ == "__main__":

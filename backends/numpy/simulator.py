@@ -30,7 +30,7 @@ def unsupported(graph) -> list:
     return problems
 
 
-def simulate(graph, inputs, T: int, *, record=(), mode: str = "auto", dtype=np.float64) -> Result:
+def simulate(graph, inputs, T: int, *, record=(), mode: str = "auto", dtype=None) -> Result:
     """Run ``graph`` on ``inputs`` for ``T`` timesteps.
 
     ``inputs``: the array of the graph's single Input node, or a dict of arrays by Input node name: ``[B, *shape]`` for
@@ -38,7 +38,10 @@ def simulate(graph, inputs, T: int, *, record=(), mode: str = "auto", dtype=np.f
     ``record``: node names whose outputs at every step are kept, or ``"all"`` for every node emitting spikes or counts.
     ``mode``: ``"auto"`` picks the event or dense path of each synaptic node at each step by its input's activity;
     ``"event"`` and ``"dense"`` force one (analog inputs always take the dense path). ``dtype``: the floating-point
-    type of every computation.
+    type of every computation; ``None`` is float64, except that an integer graph (``graph.metadata["integer"]``, the
+    quantizer's output) then runs in its fastest exact arithmetic: synaptic sums over spikes and counts in float32 and
+    neurons on float membranes in place, with the same results bit for bit (see :func:`.kernels.kernel_for`). Pass
+    ``dtype=np.float64`` for the reference arithmetic (:func:`snncompile.integer.lif_step` on int64 membranes).
 
     The result's ``output`` is the graph's first output averaged over the ``T`` steps: for a Readout, its value.
     """
@@ -46,24 +49,27 @@ def simulate(graph, inputs, T: int, *, record=(), mode: str = "auto", dtype=np.f
     problems = unsupported(graph)
     if problems:
         raise unsupported_error("numpy", graph, problems)
+    exact = dtype is None and graph.metadata.get("integer") is True
+    dtype = np.float64 if dtype is None else dtype
     check_options(graph, T, mode, dtype)
     feeds = input_feeds(graph, inputs, T, dtype)
     batch = next(iter(feeds.values())).shape[1]
-    kernels = {node.name: kernel_for(node, tuple(graph[i].info for i in node.inputs), batch, mode, dtype)
+    kernels = {node.name: kernel_for(node, tuple(graph[i].info for i in node.inputs), batch, mode, dtype, exact)
                for node in graph if node.name not in feeds}
     spike_counts = {node.name: np.zeros((T, batch), np.int64) for node in graph if node.info.is_events}
     recorded = {name: np.zeros((T, batch, *graph[name].info.shape), dtype) for name in recorded_names(graph, record)}
-    output_name, output_sum = graph.outputs[0], 0.0
+    output_name = graph.outputs[0]
+    output_sum = np.zeros((batch, *graph[output_name].info.shape), dtype)
     for t in range(T):
         values = {}
         for node in graph:
             values[node.name] = (feeds[node.name][t] if node.name in feeds
                                  else kernels[node.name]([values[i] for i in node.inputs]))
         for name, counts in spike_counts.items():
-            counts[t] = values[name].reshape(batch, -1).sum(axis=1)
+            counts[t] = values[name].reshape(batch, -1).sum(axis=1, dtype=np.float64)
         for name, outputs in recorded.items():
             outputs[t] = values[name]
-        output_sum = output_sum + values[output_name]
+        output_sum += values[output_name]
     paths = {name: kernel.paths for name, kernel in kernels.items() if isinstance(kernel, Synapse)}
     output_scale = getattr(graph[output_name].op, "output_scale", 1.0)
     return Result(output_sum / T / output_scale, spike_counts, recorded, paths, time.perf_counter() - start)
