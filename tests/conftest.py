@@ -5,6 +5,11 @@ import pytest
 from snncompile.models import ARCHS, default_config
 
 
+def pytest_configure(config):
+    config.addinivalue_line("markers", "lava: runs networks in Lava (one OS process per Lava process; select with "
+                                       "-m lava, skip with -m 'not lava')")
+
+
 def tiny_config(name: str, in_channels: int = 1, num_classes: int = 10, T: int = 2, width: int = 4) -> dict:
     """Options for a tiny, fast instance of architecture ``name`` that takes ``[B, in_channels, 8, 8]`` images."""
     options = default_config(name)

@@ -1,0 +1,294 @@
+"""The Lava backend: a compiled integer graph as a Loihi 2 process network, run in Lava's bit-accurate fixed-point
+simulation, emits the integer simulator's spikes at every step, for every population and every zoo family.
+
+Every test that runs Lava is marked ``lava`` (``pytest -m lava`` selects them, ``-m "not lava"`` skips them); each run
+forks one OS process per Lava process, so the networks here are tiny.
+"""
+
+import json
+import os
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from conftest import lively, tiny_config
+from snncompile.backends import get_backend
+from snncompile.backends.lava import LavaRunError, run_network
+from snncompile.backends.lava.network import NETWORK_FILE, plan
+from snncompile.compiler import compile as compile_model
+from snncompile.compiler import lower_and_quantize
+from snncompile.errors import UnsupportedNodeError
+from snncompile.frontend import trace
+from snncompile.integer import LOIHI2, lif_step
+from snncompile.ir import Graph
+from snncompile.ir.ops import LIF, Add, Conv2d, Flatten, Input, IntLIF, Linear, MaxPool2d, Quantize, Readout
+from snncompile.models import build
+
+WORKER = b"snncompile.backends.lava.worker"
+
+
+def lava_processes(job_root: Path) -> list:
+    """PIDs of Lava workers whose job directory is under ``job_root``, and of their Lava processes (forks of a
+    worker: they share its command line)."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        try:
+            command = (entry / "cmdline").read_bytes() if entry.name.isdigit() else b""
+        except OSError:  # it ended while we looked
+            continue
+        if WORKER in command and str(job_root).encode() in command:
+            found.append(int(entry.name))
+    return found
+
+
+@pytest.fixture
+def job_root(tmp_path, monkeypatch) -> Path:
+    """A directory of its own for the runs' job directories (temporary files), so that other runs don't count."""
+    root = tmp_path / "jobs"
+    root.mkdir()
+    monkeypatch.setattr(tempfile, "tempdir", str(root))
+    return root
+
+
+def shared_memory() -> set:
+    return {name for name in os.listdir("/dev/shm") if name.startswith("psm_")}
+
+
+def assert_same_as_integer_simulator(graph, inputs, T: int, **options):
+    """Lava and the NumPy simulator agree on every spike and count at every step, and on the readout."""
+    expected = get_backend("numpy").run(graph, inputs, T, record="all")
+    lava = run_network(graph, inputs, T, record=[*expected.recorded, graph.outputs[0]], **options).result
+    for name, spikes in expected.recorded.items():
+        assert np.array_equal(lava.recorded[name], spikes), f"{name}: Lava spikes differ from the integer simulator"
+        assert np.array_equal(lava.spike_counts[name], expected.spike_counts[name]), name
+    numpy_readout = get_backend("numpy").run(graph, inputs, T, record=[graph.outputs[0]]).recorded[graph.outputs[0]]
+    assert np.array_equal(lava.recorded[graph.outputs[0]], numpy_readout), "readout differs at some step"
+    assert np.array_equal(lava.output, expected.output)
+    return lava, expected
+
+
+# -- Lava itself ----------------------------------------------------------------------------------------------------
+
+def test_importing_the_backends_does_not_import_lava():
+    code = ("import sys, snncompile.backends as b; assert 'lava' in b.BACKENDS; "
+            "assert not [m for m in sys.modules if m == 'lava' or m.startswith('lava.')]")
+    subprocess.run([sys.executable, "-c", code], check=True)
+
+
+@pytest.mark.lava
+def test_lava_imports_on_python_311_through_the_hook_without_touching_its_files():
+    code = ("import lava.magma.compiler.var_model as m, sys; from snncompile.backends.lava import compat; "
+            "print(m.__file__)")
+    broken = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert broken.returncode != 0 and "mutable default" in broken.stderr  # the installed source is unchanged
+    fixed = subprocess.run([sys.executable, "-c", "from snncompile.backends.lava import compat; compat.install(); "
+                            "import lava.magma.compiler.var_model as m; print(hash(m.ByteEncoder()) is not None)"],
+                           capture_output=True, text=True, check=True)
+    assert fixed.stdout.strip() == "True"
+
+
+# -- one population against snncompile.integer.lif_step ------------------------------------------------------------
+
+EDGE_CASES = {  # (threshold, D, bias): no leak, the largest leak, truncation toward zero, negative bias, saturation
+    "plain": (100, 4096, None),
+    "leaky": (100, 1, 37),
+    "truncating": (2000, 3000, -5),
+    "negative_bias": (0, 2048, -4096),
+    "saturating": (LOIHI2.threshold_max, 4096, 4095),
+}
+
+
+@pytest.mark.lava
+def test_edge_cases_of_one_population_equal_lif_step_at_every_step():
+    """Currents per neuron: threshold ties (100 = 6400 >> 6), negative input, alternating sign, the largest current
+    that fits (saturating v), currents beyond it (u wraps at 24 bits, both signs), zero (bias only), random."""
+    T, neurons = 8, 8
+    rng = np.random.default_rng(0)
+    first = np.array([100, -300, 5000, 131071, 200_000, 0, 0, -200_000])
+    currents = np.stack([np.tile(first, (T, 1)), np.tile(-first[::-1], (T, 1))], axis=1)  # [T, B=2, N]
+    currents[1::2, :, 2] *= -1
+    currents[:, :, 6] = rng.integers(-2000, 2000, (T, 2))
+    graph = Graph("edge_cases")
+    graph.add("input", Input((neurons,), "frames", "analog"))
+    graph.add("current", Quantize(1.0), ["input"])
+    for name, (threshold, decay, bias) in EDGE_CASES.items():
+        graph.add(name, IntLIF(threshold, decay, None if bias is None else np.full(neurons, bias)), ["current"])
+    graph.add("spikes", Add(), list(EDGE_CASES))
+    graph.add("readout", Readout(np.ones((2, neurons), np.int32), np.array([3, -2], np.int32)), ["spikes"])
+    graph.set_outputs(["readout"])
+    lava, _ = assert_same_as_integer_simulator(graph, currents.astype(float), T)
+    for name, (threshold, decay, bias) in EDGE_CASES.items():
+        v, expected = np.zeros((2, neurons), np.int64), []
+        for t in range(T):
+            fired, v = lif_step(v, currents[t], decay, 0 if bias is None else bias, threshold)
+            expected.append(fired)
+        assert np.array_equal(lava.recorded[name], np.array(expected, float)), name
+    assert lava.recorded["plain"][0, 0, 0] == 0 and lava.recorded["plain"][1, 0, 0] == 1  # v == threshold: no spike
+
+
+@pytest.mark.lava
+def test_synaptic_input_beyond_16_bits_reaches_the_neuron_unchanged():
+    """Lava declares the LIF's input port ``np.int16``, but Dense and Conv deliver int32 and nothing truncates it: the
+    limit is the 24-bit current register (``I << 6`` wraps beyond 2**23), i.e. ``LOIHI2.current_max``."""
+    T = 4
+    linear = np.zeros((2, 16 * 6 * 6), np.int32)
+    linear[0, :200], linear[1, :200] = 255, -255                      # +-51000 per step from 200 active inputs
+    graph = Graph("wide_input")
+    graph.add("input", Input((16, 6, 6), "frames", "spikes"))
+    graph.add("conv", Conv2d(np.full((2, 16, 3, 3), 255, np.int32), None, (1, 1), (1, 1)), ["input"])
+    graph.add("conv_neurons", IntLIF(LOIHI2.threshold_max, 4096), ["conv"])  # up to 16*9*255 = 36720 per step
+    graph.add("flat", Flatten(), ["input"])
+    graph.add("linear", Linear(linear), ["flat"])
+    graph.add("linear_neurons", IntLIF(LOIHI2.threshold_max, 4096), ["linear"])
+    graph.add("readout", Readout(np.ones((1, 2), np.int32)), ["linear_neurons"])
+    graph.set_outputs(["readout"])
+    frames = np.ones((T, 1, 16, 6, 6))
+    lava, _ = assert_same_as_integer_simulator(graph, frames, T, convolutions="conv")
+    currents = get_backend("numpy").run(graph, frames, T, record=["conv", "linear"]).recorded
+    assert currents["conv"].max() == 36720 and np.abs(currents["linear"]).max() == 51000
+    assert 32767 < 51000 <= LOIHI2.current_max
+    truncated = currents["linear"].astype(np.int16).astype(np.int64)  # what an int16 port would have delivered
+    v, spikes = np.zeros((1, 2), np.int64), []
+    for t in range(T):
+        fired, v = lif_step(v, truncated[t], 4096, 0, LOIHI2.threshold_max)
+        spikes.append(fired)
+    assert not np.array_equal(np.array(spikes, float), lava.recorded["linear_neurons"])  # so the test would notice
+    assert lava.recorded["linear_neurons"][:, 0].tolist() == [[0, 0], [0, 0], [1, 0], [0, 0]]  # saturates, fires
+
+
+@pytest.mark.lava
+def test_conv_is_a_true_convolution_over_x_y_c_with_flipped_transposed_kernels():
+    """An asymmetric kernel, stride and padding on a non-square input, as a Lava Conv process."""
+    rng = np.random.default_rng(3)
+    graph = Graph("conv_layout")
+    graph.add("input", Input((3, 7, 5), "frames", "spikes"))
+    graph.add("conv", Conv2d(rng.integers(-40, 41, (4, 3, 3, 2)).astype(np.int32), None, (2, 1), (1, 0)), ["input"])
+    graph.add("neurons", IntLIF(30, 3000), ["conv"])
+    graph.add("flat", Flatten(), ["neurons"])
+    graph.add("readout", Readout(rng.integers(-5, 6, (3, 4 * 4 * 4)).astype(np.int32)), ["flat"])
+    graph.set_outputs(["readout"])
+    assert {s.kind for s in plan(graph, "conv").synapses} == {"conv", "dense"}
+    frames = (rng.random((5, 2, 3, 7, 5)) < 0.5).astype(float)
+    lava, _ = assert_same_as_integer_simulator(graph, frames, 5, convolutions="conv")
+    assert 0 < lava.recorded["neurons"].mean() < 1
+
+
+# -- the zoo --------------------------------------------------------------------------------------------------------
+
+FAMILIES = {  # name: (architecture, options beyond tiny_config, run options)
+    "mlf_dsresnet": ("mlf_dsresnet14", {}, {}),                                  # MLF K=3 as one process, residual sums
+    "mlf_dsresnet_conv": ("mlf_dsresnet14", {}, {"convolutions": "conv"}),       # Lava Conv tiled over K levels
+    "sew_add": ("sew_resnet18", {"connect": "ADD"}, {}),
+    "sew_iand": ("sew_resnet18", {"connect": "IAND"}, {}),
+    "sew_7bnet": ("sew_7bnet", {}, {}),                                          # max pooling over counts
+    "tdbn_resnet": ("tdbn_resnet17", {}, {}),                                    # leaky neurons, hidden FC
+    "resnet_snn": ("resnet_snn14", {}, {}),                                      # one-to-one BN shortcuts
+    "sew_frames": ("sew_resnet18", {"encoding": "frames", "in_channels": 2}, {}),  # spike input on chip
+}
+
+
+def zoo_graph(arch: str, options: dict, seed: int = 0):
+    config = {**tiny_config(arch), **options}
+    torch.manual_seed(seed)
+    model = lively(build(arch, **config), seed).eval()
+    shape = (config["T"], 1, config["in_channels"], 8, 8) if config["encoding"] == "frames" else (1, 1, 8, 8)
+    example = (torch.rand(shape) < 0.3).float() if config["encoding"] == "frames" else torch.rand(shape)
+    return lower_and_quantize(trace(model, example)).graph, config
+
+
+@pytest.mark.lava
+@pytest.mark.parametrize("family", FAMILIES)
+def test_lava_spikes_equal_the_integer_simulator_for_every_family(family):
+    arch, options, run_options = FAMILIES[family]
+    graph, config = zoo_graph(arch, options)
+    T, rng = config["T"], np.random.default_rng(1)
+    if config["encoding"] == "frames":
+        inputs = (rng.random((T, 2, config["in_channels"], 8, 8)) < 0.3).astype(float)
+    else:
+        inputs = rng.random((2, config["in_channels"], 8, 8))
+    lava, expected = assert_same_as_integer_simulator(graph, inputs, T, **run_options)
+    populations = [n.name for n in graph if n.op.kind == "IntLIF"]
+    assert 0 < np.mean([expected.recorded[name].mean() for name in populations]) < 1  # the network does fire
+
+
+# -- what Loihi cannot run -----------------------------------------------------------------------------------------
+
+def test_one_error_lists_every_node_loihi_cannot_run():
+    graph = Graph("unsupported")
+    graph.add("input", Input((2, 4, 4), "frames", "spikes"))
+    graph.add("conv", Conv2d(np.full((2, 2, 3, 3), 300, np.int32), None, (1, 1), (1, 1)), ["input"])
+    graph.add("neurons", IntLIF(200_000, 4096, np.array([5000, 0])), ["conv"])
+    graph.add("pool", MaxPool2d(2, 2), ["neurons"])
+    graph.add("soft", LIF(reset="soft"), ["pool"])
+    graph.add("flat", Flatten(), ["neurons"])
+    graph.add("readout", Readout(np.ones((3, 32), np.int32), np.array([0, 0, 9000], np.int32)), ["flat"])
+    graph.add("after", Linear(np.ones((2, 3))), ["readout"])
+    graph.set_outputs(["readout"])
+    with pytest.raises(UnsupportedNodeError) as error:
+        get_backend("lava").check(graph)
+    message = str(error.value)
+    expected = ["'conv' (Conv2d): weights: [300, 300] is outside the chip's range [-256, 255]",
+                "'neurons' (IntLIF): threshold: [200000, 200000] is outside", "'neurons' (IntLIF): bias: [0, 5000]",
+                "'pool' (MaxPool2d): not a chip op", "'soft' (LIF): a float neuron", "'soft' (LIF): soft reset",
+                "'readout' (Readout): bias: [0, 9000]", "'readout' (Readout): read by ['after']",
+                "'after' (Linear): reads 'readout', a current"]
+    for line in expected:
+        assert line in message, line
+    assert message.count("\n  - ") == len(expected)
+
+
+def test_a_float_graph_is_rejected_node_by_node():
+    model = lively(build("mlf_dsresnet14", **tiny_config("mlf_dsresnet14"))).eval()
+    graph = trace(model, torch.rand(1, 1, 8, 8))
+    problems = get_backend("lava").unsupported(graph)
+    assert any("a float neuron" in p for p in problems) and any("not a chip op" in p for p in problems)
+
+
+# -- the artifact, errors and teardown -----------------------------------------------------------------------------
+
+@pytest.mark.lava
+def test_compile_for_lava_then_simulate_on_digits_through_the_cli(tmp_path, capsys):
+    from snncompile.cli.main import main
+
+    torch.manual_seed(0)
+    model = lively(build("mlf_dsresnet14", **tiny_config("mlf_dsresnet14"))).eval()
+    compiled = compile_model(model, torch.rand(1, 1, 8, 8), target="lava", output=tmp_path / "model.lava")
+    network = json.loads((compiled.artifact / NETWORK_FILE).read_text())
+    assert network["processes"] == plan(compiled.graph).process_count() and network["depth"] > 0
+    results = {}
+    for backend in ("numpy", "lava"):
+        assert main(["simulate", str(compiled.artifact), "--backend", backend, "--limit", "3", "--json"]) == 0
+        results[backend] = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert results["lava"]["predictions"] == results["numpy"]["predictions"]
+    assert results["lava"]["spikes"] == results["numpy"]["spikes"]
+
+
+@pytest.mark.lava
+def test_an_error_inside_a_lava_process_surfaces_and_leaves_no_process_behind(tmp_path, job_root):
+    """A hand-edited artifact asks for a 100-step synaptic delay; Lava's DelaySparse raises inside its process at the
+    first step (Loihi 2 delays are 6 bits). Lava itself would hang; the run raises Lava's message instead."""
+    graph, config = zoo_graph("sew_resnet18", {})
+    artifact = get_backend("lava").emit(graph, tmp_path / "model.lava")
+    document = json.loads((artifact / NETWORK_FILE).read_text())
+    next(s for s in document["synapses"] if s["kind"] == "delay")["delay"] = 100
+    (artifact / NETWORK_FILE).write_text(json.dumps(document))
+    memory_before = shared_memory()
+    with pytest.raises(LavaRunError, match="a Lava process failed: ValueError: DelaySparse Process 'delays' expects "
+                                           "values between 0 and 63") as error:
+        get_backend("lava").run(artifact, np.random.default_rng(0).random((1, 1, 8, 8)), config["T"])
+    assert "Traceback" in error.value.details
+    assert lava_processes(job_root) == []
+    assert not shared_memory() - memory_before
+
+
+@pytest.mark.lava
+def test_a_run_past_its_timeout_is_stopped_without_leftovers(job_root):
+    graph, config = zoo_graph("tdbn_resnet17", {})
+    with pytest.raises(LavaRunError, match="before the timeout"):
+        run_network(graph, np.zeros((1, 1, 8, 8)), config["T"], timeout=0.5)
+    assert lava_processes(job_root) == []
