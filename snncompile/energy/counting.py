@@ -1,0 +1,124 @@
+"""What each node of a graph costs per event or per step, from the op geometry alone (DESIGN §6).
+
+- A **synaptic** node (conv, linear, readout, pooling, and a one-to-one ``Affine`` or ``BatchNorm``) whose input is
+  spikes or counts works per event: an event at input position ``i`` is delivered over ``fan_out[i]`` synapses, the
+  exact number of output positions it reaches (conv and pool borders have fewer), so a step costs
+  ``sum_i events_i * fan_out[i]`` synaptic operations (SOPs). A count ``c`` is ``c`` spikes: on chip it is ``c``
+  spikes of different populations after MLF and residual lowering.
+- A synaptic node computed on the host (its input is analog, or it feeds the chip's input current through a
+  ``Quantize``: the encoding layer) does one multiply-accumulate (MAC) per connection per step.
+- A linear layer that absorbed an average pool (``fold_avgpool``, recorded in the graph's metadata) reaches all its
+  outputs from every input position its pooling windows cover: the pool's ``kH*kW`` inputs per pooled value now each
+  have the layer's full fan-out.
+- The **equivalent ANN** runs the same graph with one MAC per connection, once per inference, its pooling unfolded.
+
+The counts are independent of the weights' values: a zero weight is still a synapse.
+"""
+
+import networkx as nx
+import numpy as np
+
+from snncompile.backends.numpy.unrolled import window_pairs
+from snncompile.ir.ops import AvgPool2d
+from snncompile.ir.summary import spike_populations
+
+WINDOWED = ("AvgPool2d", "SumPool2d", "MaxPool2d")
+DENSE = ("Linear", "Readout")
+ONE_TO_ONE = ("Affine", "BatchNorm")
+SYNAPTIC = ("Conv2d", *DENSE, *WINDOWED, *ONE_TO_ONE)
+NEURONS = ("LIF", "MLF", "IntLIF")
+
+
+def window_cover(plane: tuple, kernel: tuple, stride: tuple, padding: tuple) -> np.ndarray:
+    """``[H, W]``: how many sliding windows (output positions) contain each input position of ``plane``."""
+    source, _, _, _ = window_pairs(plane, kernel, stride, padding)
+    return np.bincount(source, minlength=plane[0] * plane[1]).reshape(plane)
+
+
+def folded_pool(graph, node):
+    """``(pool, pooled input shape)`` of the average pool ``fold_avgpool`` folded into ``node``, else ``None``."""
+    folds = graph.metadata.get("passes", {}).get("fold_avgpool", {}).get("folded", {})
+    if node.name not in folds:
+        return None
+    fold = folds[node.name]
+    flatten = graph[node.inputs[0]]
+    return AvgPool2d(fold["kernel"], fold["stride"], fold["padding"]), graph[flatten.inputs[0]].info.shape
+
+
+def fan_out(graph, node) -> np.ndarray:
+    """The synapses leaving each input position of synaptic ``node``, shaped like its input."""
+    op, shape = node.op, graph[node.inputs[0]].info.shape
+    if op.kind == "Conv2d":
+        cover = window_cover(shape[1:], op.weight.shape[2:], op.stride, op.padding)
+        return np.broadcast_to(op.weight.shape[0] * cover, shape)
+    if op.kind in WINDOWED:
+        return np.broadcast_to(window_cover(shape[1:], op.kernel, op.stride, op.padding), shape)
+    if op.kind in DENSE:
+        pooled = folded_pool(graph, node)
+        if pooled is None:
+            return np.full(shape, op.weight.shape[0])
+        pool, pool_shape = pooled
+        covered = window_cover(pool_shape[1:], pool.kernel, pool.stride, pool.padding) > 0
+        return np.broadcast_to(op.weight.shape[0] * covered, pool_shape).reshape(shape)
+    return np.ones(shape, np.int64)
+
+
+def connections(graph, node) -> int:
+    """Synapses of ``node``: (input position, output position) pairs, each counted once."""
+    return int(fan_out(graph, node).sum())
+
+
+def ann_macs(graph, node) -> int:
+    """MACs of ``node`` in the equivalent ANN: one per connection, an absorbed average pool unfolded again (the pool's
+    window taps, then the layer over the pooled values)."""
+    pooled = folded_pool(graph, node)
+    if pooled is None:
+        return connections(graph, node)
+    pool, pool_shape = pooled
+    in_info = graph[graph[node.inputs[0]].inputs[0]].info
+    outputs = int(np.prod(pool.output_shape(in_info)))
+    return pool.synapse_count((in_info,)) + node.op.weight.shape[0] * outputs
+
+
+def host_nodes(graph) -> set:
+    """Nodes the host computes: everything upstream of a ``Quantize`` (where host current enters the chip)."""
+    quantized = [node.name for node in graph if node.op.kind == "Quantize"]
+    return set(quantized).union(*(nx.ancestors(graph.nx, name) for name in quantized))
+
+
+def synaptic_nodes(graph) -> tuple:
+    """``(event_driven, host)``: the synaptic nodes working per event, and those computing MACs at every step.
+
+    A ``BatchNorm`` or ``Affine`` on analog values inside the network is no synapse (it folds into the layer before
+    it); on the host (an input normalisation) it costs one MAC per value."""
+    host = host_nodes(graph)
+    event_driven, macs = [], []
+    for node in graph:
+        if node.op.kind not in SYNAPTIC:
+            continue
+        if node.name in host:
+            macs.append(node)
+        elif graph[node.inputs[0]].info.is_events:
+            event_driven.append(node)
+        elif node.op.kind not in ONE_TO_ONE:
+            macs.append(node)
+    return event_driven, macs
+
+
+def target_levels(graph, name: str) -> int:
+    """How many neuron populations integrate the current of node ``name`` (through sums of currents): the K levels of
+    a lowered MLF unit read the same current. At least 1 (a readout integrates its own)."""
+    total = 0
+    for reader in graph.nx.successors(name):
+        node = graph[reader]
+        if node.op.kind in NEURONS:
+            total += getattr(node.op, "levels", 1)
+        elif node.op.kind in ("Add", "BatchNorm") and not node.info.is_events:
+            total += target_levels(graph, reader)
+    return max(total, 1)
+
+
+def chip_synapses(graph, node) -> int:
+    """Synapses event-driven ``node`` needs on a chip: one per connection, per spike population summed in its input
+    (MLF levels, residual terms) and per population integrating its output."""
+    return connections(graph, node) * spike_populations(graph, node.inputs[0]) * target_levels(graph, node.name)
