@@ -11,9 +11,9 @@ import sys
 
 from snncompile.errors import SnnCompileError
 
-from . import compile, inspect, simulate, train
+from . import compile, energy, inspect, simulate, train
 
-COMMANDS = (train, inspect, compile, simulate)
+COMMANDS = (train, inspect, compile, simulate, energy)
 
 DESCRIPTION = "Compile trained spiking neural networks for neuromorphic chips."
 EPILOG = """example:

@@ -8,9 +8,9 @@ Rows (:class:`Layer`), in graph order:
 - ``synapses``: an event-driven synaptic node: ``sops`` (events x exact fan-out, :mod:`.counting`); on a profile that
   gives each level of a population its own synapses (``loihi``), each SOP costs one synaptic operation per level;
 - ``neurons``: a population, or the K level populations of one lowered MLF unit (the nodes reading the same input):
-  ``spikes``, ``firing_rate`` (spikes per neuron per step) and, on ``loihi``, one update per neuron per step (active
-  when the neuron fires, inactive otherwise: a lower bound on active updates, Davies et al. define no finer split)
-  and one spike within a tile per spike.
+  ``spikes``, ``firing_rate`` (spikes per neuron per step), ``neuron_updates`` (one per neuron per step) priced on
+  ``loihi`` (active when the neuron fires, inactive otherwise: a lower bound on active updates, Davies et al. define
+  no finer split), and one spike within a tile per spike.
 
 Every figure is per inference: summed over the steps of one sample, averaged over the samples simulated. The
 equivalent ANN (``ann_macs``: every connection one MAC, once per inference) is priced at the profile's MAC.
@@ -32,6 +32,8 @@ from .profiles import Profile, profile as profile_named
 from .resources import population_neurons, weight_bits, widths
 
 COMPONENTS = ("mac", "sop", "neuron", "spike", "memory")
+MAC_CONVENTION = ("macs: every timestep (T x the layer's connections), the figure energy_pj prices; "
+                  "macs_once_per_input: once per input (a direct-encoded image is constant over the T steps)")
 BYTE = 8
 
 
@@ -51,6 +53,7 @@ class Layer:
     macs: float = 0.0
     macs_once: float = 0.0
     ann_macs: int = 0
+    neuron_updates: int = 0
     energy: dict = field(default_factory=lambda: dict.fromkeys(COMPONENTS, 0.0))
     ann_energy_pj: float = 0.0
     per_step: list = field(default_factory=list)
@@ -79,7 +82,7 @@ class Estimate:
         """Sums over the layers per inference, averages per timestep, and the SOPs and spikes at each step."""
         total = {key: sum(getattr(layer, key) for layer in self.layers)
                  for key in ("neurons", "synapses", "spikes", "sops", "macs", "macs_once", "ann_macs",
-                             "energy_pj", "ann_energy_pj")}
+                             "neuron_updates", "energy_pj", "ann_energy_pj")}
         total["macs_once_per_input"] = total.pop("macs_once")
         total["energy"] = {c: sum(layer.energy[c] for layer in self.layers) for c in COMPONENTS}
         total["sops_per_step"] = self.step_sums("synapses")
@@ -93,7 +96,7 @@ class Estimate:
 
     def as_json(self) -> dict:
         return {"graph": self.graph, "profile": self.profile.name, "samples": self.samples, "T": self.T,
-                "memory_traffic": self.memory, "mac_convention": "every timestep (T x); macs_once_per_input beside it",
+                "memory_traffic": self.memory, "mac_convention": MAC_CONVENTION,
                 "totals": self.totals, "layers": [layer.as_json() for layer in self.layers],
                 "sources": list(self.profile.sources)}
 
@@ -164,7 +167,7 @@ def neuron_row(graph, members: list, activity, price: Profile, memory: bool) -> 
     neurons = sum(population_neurons(m) for m in members)
     row = Layer(name, kind, "neurons", neurons=neurons, spikes=float(per_step.sum()), per_step=per_step.tolist())
     row.firing_rate = row.spikes / (neurons * activity.T)
-    updates = neurons * activity.T
+    updates = row.neuron_updates = neurons * activity.T
     row.energy["neuron"] = row.spikes * price.neuron_active + (updates - row.spikes) * price.neuron_inactive
     row.energy["spike"] = row.spikes * price.spike
     if memory:

@@ -1,0 +1,75 @@
+"""``snncompile energy``: simulate a compiled artifact on held-out data and report the energy per inference, layer by
+layer, the equivalent ANN's, and whether the graph fits Loihi 2; write a plot next to the artifact."""
+
+import argparse
+import json
+from pathlib import Path
+
+from snncompile.backends import BACKENDS, get_backend
+from snncompile.compiler import load_artifact
+from snncompile.data import DATASETS
+from snncompile.energy import PROFILE_NAMES, estimate, loihi2_fit, measure, profile
+from snncompile.energy.report import as_json, fit_summary, plot, table
+from snncompile.evaluation import dataset_for
+
+EXAMPLES = """examples:
+  snncompile energy build/model.numpy --data digits --limit 200
+  snncompile energy build/model.numpy --profile loihi --memory       # Loihi 1 per-op figures, SRAM traffic on
+  snncompile energy build/model.numpy --backend onnx --json | tail -1
+
+Every figure is per inference (averaged over the simulated samples). SOPs are spikes times the exact
+fan-out of each input position; MACs are the analog encoding layer's, counted at every timestep (the
+once-per-input figure is printed beside it). Profiles: cmos45 (fp32), cmos45-int8, cmos45-int32
+(Horowitz, ISSCC 2014) and loihi (Davies et al. 2018, Loihi 1: Intel publishes no per-op Loihi 2
+figures). --json prints one object as its last line: totals (sops, macs, macs_once_per_input,
+energy_pj, ann_energy_pj, per_timestep, ...), layers (one object per table row), resources (the
+Loihi 2 fit) and sources. The plot (firing rate and energy per layer) goes to ARTIFACT.energy.png
+unless --plot says otherwise."""
+
+
+def add_parser(subparsers) -> None:
+    parser = subparsers.add_parser(
+        "energy", help="energy per inference, per layer, and the Loihi 2 fit",
+        description="Simulate a compiled artifact on held-out data, count spikes, synaptic operations and MACs\n"
+                    "per layer, price them under an energy profile beside the equivalent ANN, and estimate the\n"
+                    "Loihi 2 cores and chips the graph needs.",
+        epilog=EXAMPLES, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("artifact", metavar="DIR", help="artifact directory written by `snncompile compile`")
+    parser.add_argument("--data", default="digits", metavar="NAME", help=f"one of: {', '.join(DATASETS)}")
+    parser.add_argument("--limit", type=int, metavar="N", help="simulate the first N test samples (default: all)")
+    parser.add_argument("--profile", default="cmos45", metavar="NAME",
+                        help=f"energy profile, one of: {', '.join(PROFILE_NAMES)} (default: cmos45)")
+    parser.add_argument("--backend", default="numpy", metavar="NAME",
+                        help=f"simulate with one of: {', '.join(BACKENDS)} (default: numpy)")
+    parser.add_argument("--batch-size", type=int, default=64, metavar="B", help="samples per run (default: 64)")
+    parser.add_argument("--memory", action="store_true",
+                        help="add the memory-traffic term (weights, biases and neuron state read and written)")
+    parser.add_argument("--plot", metavar="PATH", help="where to write the PNG plot (default: DIR.energy.png)")
+    parser.add_argument("--json", action="store_true", help="end with one JSON object on the last line")
+    parser.set_defaults(run=run)
+
+
+def default_plot_path(artifact) -> Path:
+    """The plot's place next to the artifact directory: ``build/model.numpy`` -> ``build/model.numpy.energy.png``."""
+    artifact = Path(artifact)
+    return artifact.with_name(f"{artifact.name}.energy.png")
+
+
+def run(args: argparse.Namespace) -> int:
+    price = profile(args.profile)
+    backend = get_backend(args.backend)
+    graph, _, _ = load_artifact(args.artifact)
+    data = dataset_for(graph, args.data)
+    evaluation, activity = measure(graph, backend, data, limit=args.limit, batch_size=args.batch_size)
+    report = estimate(graph, activity, price, memory=args.memory)
+    fit = loihi2_fit(graph)
+    plot_path = plot(report, args.plot or default_plot_path(args.artifact))
+    print(f"{graph.name} on {data.name} ({evaluation.backend}): accuracy {evaluation.accuracy:.2%} on "
+          f"{evaluation.samples} held-out samples, T={evaluation.T}")
+    print(table(report))
+    print(fit_summary(fit))
+    print(f"plot: {plot_path}")
+    if args.json:
+        print(json.dumps(as_json(report, fit, data=data.name, backend=evaluation.backend,
+                                 accuracy=evaluation.accuracy, plot=str(plot_path))))
+    return 0
