@@ -13,7 +13,8 @@ class Result:
     ``spike_counts``: node name -> ``[T, B]`` int64, the events each sample's copy of the node emitted at each step
     (the sum of its output values), for every node whose output is spikes or counts.
     ``recorded``: node name -> ``[T, B, *shape]``, the full per-step outputs of the nodes asked for.
-    ``paths``: synaptic node name -> ``{"event": steps, "dense": steps}``, which kernel computed each step.
+    ``paths``: synaptic node name -> ``{"event": steps, "dense": steps}``, which kernel computed each step (a
+    simulation that cut the batch into slices counts the steps of every slice).
     ``seconds``: wall-clock time of the run.
     """
 

@@ -121,3 +121,41 @@ def test_every_family_compiles_to_integers_that_track_the_float_graph(family):
     assert sum(integer.recorded[p].sum() for p in populations) > 0
     agreement = np.mean([(integer.recorded[p] == floating.recorded[p]).mean() for p in populations])
     assert agreement > 0.8
+
+
+@pytest.mark.parametrize("family", ["mlf_k3", "sew_iand_plif", "7bnet_add_maxpool", "tdbn_resnet17_frames"])
+def test_the_fast_exact_simulation_equals_the_reference_arithmetic_spike_for_spike(family):
+    from test_float_exactness import family_input, family_model
+
+    model, config = family_model(family)
+    x = family_input(config, batch=48)  # enough samples for several threads
+    graph = lower_and_quantize(trace(model, x), bits=8).graph
+    x = x.numpy()
+    T = graph.metadata["T"]
+    fast = simulate(graph, x, T, record="all", workers=3)
+    reference = simulate(graph, x, T, record="all", mode="dense", dtype=np.float64, workers=1)
+    steps = sum(fast.paths[name]["event"] + fast.paths[name]["dense"] for name in fast.paths)
+    assert steps == 3 * T * len(fast.paths)  # every slice ran every synapse at every step
+    np.testing.assert_array_equal(fast.output, reference.output)
+    for name, spikes in reference.recorded.items():
+        np.testing.assert_array_equal(fast.recorded[name], spikes, err_msg=name)
+        np.testing.assert_array_equal(fast.spike_counts[name], reference.spike_counts[name], err_msg=name)
+
+
+@pytest.mark.parametrize("decay", [0, 1024, 3000, 4096])
+def test_the_float_membrane_kernel_steps_exactly_like_lif_step(decay):
+    from snncompile.backends.numpy.kernels import FloatIntPopulation
+    from snncompile.integer import lif_step
+    from snncompile.ir.ops import IntLIF
+
+    rng = np.random.default_rng(decay)
+    op = IntLIF(threshold=900, decay_12bit=decay, bias=rng.integers(-300, 300, 4))
+    kernel = FloatIntPopulation(op, (4, 5), batch=6)
+    v = np.zeros((6, 4, 5), np.int64)
+    for step in range(40):  # currents up to the chip's limit, then past it (where I << 6 wraps around 24 bits)
+        limit = LOIHI2.current_max * (1 if step < 30 else 3)
+        current = rng.integers(-limit, limit + 1, (6, 4, 5)).astype(np.float32)
+        current[rng.random(current.shape) < 0.3] = 0
+        fired, v = lif_step(v, current.astype(np.int64), decay, op.bias[:, None], op.threshold)
+        np.testing.assert_array_equal(kernel([current]), fired, err_msg=f"step {step}")
+        np.testing.assert_array_equal(kernel.membrane, v, err_msg=f"step {step}")

@@ -5,10 +5,14 @@ in the PyTorch models (DESIGN §2). Kernels (:mod:`.kernels`) do the arithmetic;
 counts the events each node emits and keeps the outputs asked for.
 """
 
+import os
 import time
 from collections.abc import Mapping
+from concurrent.futures import ThreadPoolExecutor
+from functools import partial
 
 import numpy as np
+from threadpoolctl import threadpool_limits
 
 from snncompile.errors import ConfigError, GraphError
 
@@ -30,7 +34,7 @@ def unsupported(graph) -> list:
     return problems
 
 
-def simulate(graph, inputs, T: int, *, record=(), mode: str = "auto", dtype=None) -> Result:
+def simulate(graph, inputs, T: int, *, record=(), mode: str = "auto", dtype=None, workers=None) -> Result:
     """Run ``graph`` on ``inputs`` for ``T`` timesteps.
 
     ``inputs``: the array of the graph's single Input node, or a dict of arrays by Input node name: ``[B, *shape]`` for
@@ -42,6 +46,8 @@ def simulate(graph, inputs, T: int, *, record=(), mode: str = "auto", dtype=None
     quantizer's output) then runs in its fastest exact arithmetic: synaptic sums over spikes and counts in float32 and
     neurons on float membranes in place, with the same results bit for bit (see :func:`.kernels.kernel_for`). Pass
     ``dtype=np.float64`` for the reference arithmetic (:func:`snncompile.integer.lif_step` on int64 membranes).
+    ``workers``: threads that each simulate a slice of the batch (samples are independent; NumPy releases the GIL in
+    its array loops); default: one per CPU core, as long as every slice keeps ``MIN_SLICE`` samples.
 
     The result's ``output`` is the graph's first output averaged over the ``T`` steps: for a Readout, its value.
     """
@@ -53,11 +59,39 @@ def simulate(graph, inputs, T: int, *, record=(), mode: str = "auto", dtype=None
     dtype = np.float64 if dtype is None else dtype
     check_options(graph, T, mode, dtype)
     feeds = input_feeds(graph, inputs, T, dtype)
+    names = recorded_names(graph, record)
+    batch = next(iter(feeds.values())).shape[1]
+    slices = batch_slices(batch, workers)
+    run = partial(run_slice, graph, T=T, record=names, mode=mode, dtype=dtype, exact=exact)
+    if len(slices) == 1:
+        result = run(feeds)
+    else:  # one BLAS thread per slice: the slices already keep every core busy
+        with ThreadPoolExecutor(len(slices)) as pool, threadpool_limits(1, user_api="blas"):
+            result = merge(list(pool.map(run, [{name: feed[:, part] for name, feed in feeds.items()}
+                                               for part in slices])))
+    result.seconds = time.perf_counter() - start
+    return result
+
+
+MIN_SLICE = 16
+
+
+def batch_slices(batch: int, workers) -> list:
+    """The batch cut into at most ``workers`` (default: the CPU cores) near-equal slices of at least ``MIN_SLICE``."""
+    if workers is not None and (isinstance(workers, bool) or not isinstance(workers, int) or workers < 1):
+        raise ConfigError(f"workers must be a positive number of threads, got {workers!r}")
+    count = workers or min(os.cpu_count() or 1, max(1, batch // MIN_SLICE))
+    bounds = np.linspace(0, batch, min(count, batch) + 1).astype(int)
+    return [slice(a, b) for a, b in zip(bounds[:-1], bounds[1:])]
+
+
+def run_slice(graph, feeds: dict, *, T: int, record: list, mode: str, dtype, exact: bool) -> Result:
+    """Simulate ``graph`` on ``feeds`` (``[T, B, *shape]`` per Input node) with fresh kernels."""
     batch = next(iter(feeds.values())).shape[1]
     kernels = {node.name: kernel_for(node, tuple(graph[i].info for i in node.inputs), batch, mode, dtype, exact)
                for node in graph if node.name not in feeds}
     spike_counts = {node.name: np.zeros((T, batch), np.int64) for node in graph if node.info.is_events}
-    recorded = {name: np.zeros((T, batch, *graph[name].info.shape), dtype) for name in recorded_names(graph, record)}
+    recorded = {name: np.zeros((T, batch, *graph[name].info.shape), dtype) for name in record}
     output_name = graph.outputs[0]
     output_sum = np.zeros((batch, *graph[output_name].info.shape), dtype)
     for t in range(T):
@@ -72,7 +106,17 @@ def simulate(graph, inputs, T: int, *, record=(), mode: str = "auto", dtype=None
         output_sum += values[output_name]
     paths = {name: kernel.paths for name, kernel in kernels.items() if isinstance(kernel, Synapse)}
     output_scale = getattr(graph[output_name].op, "output_scale", 1.0)
-    return Result(output_sum / T / output_scale, spike_counts, recorded, paths, time.perf_counter() - start)
+    return Result(output_sum / T / output_scale, spike_counts, recorded, paths)
+
+
+def merge(results: list) -> Result:
+    """The results of consecutive slices of one batch as the result of the whole batch."""
+    first = results[0]
+    return Result(np.concatenate([r.output for r in results]),
+                  {name: np.concatenate([r.spike_counts[name] for r in results], axis=1) for name in first.spike_counts},
+                  {name: np.concatenate([r.recorded[name] for r in results], axis=1) for name in first.recorded},
+                  {name: {path: sum(r.paths[name][path] for r in results) for path in paths}
+                   for name, paths in first.paths.items()})
 
 
 def check_options(graph, T, mode, dtype) -> None:
