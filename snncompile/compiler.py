@@ -78,12 +78,17 @@ def lower_and_quantize(graph: ir.Graph, *, bits: int = 8, calibration=None, dump
 
 def compile(model, example_input=None, *, target: str = "numpy", bits: int = 8, calibrate: int = 0, output=None,
             image_size=None, dump_dir=None, dump_after=()) -> Compiled:
-    """Compile ``model`` — a checkpoint path, or an ``nn.Module`` with its ``example_input`` — for ``target``.
+    """Compile ``model`` — a checkpoint path, a NIR file (``.nir``), or an ``nn.Module`` with its ``example_input`` —
+    for ``target``. A NIR file written by snncompile from a compiled graph is already integer and is only emitted.
 
     ``calibrate``: choose the quantizer's clip ratio on that many training samples of the checkpoint's data set
     (0: max-abs scales). With ``output`` the artifact is written there (atomically) by the target's backend."""
     backend = get_backend(target)
-    if isinstance(model, (str, os.PathLike)):
+    if isinstance(model, (str, os.PathLike)) and Path(model).suffix == ".nir":
+        from .backends.nir.importer import read as read_nir  # imports nir and h5py: only for NIR files
+
+        graph = read_nir(model)  # a NIR file skips tracing
+    elif isinstance(model, (str, os.PathLike)):
         graph = trace_checkpoint(model, image_size)
     else:
         if example_input is None:
@@ -95,12 +100,26 @@ def compile(model, example_input=None, *, target: str = "numpy", bits: int = 8, 
             raise ConfigError("--calibrate needs a checkpoint trained by `snncompile train` (it names its data set)")
         data = dataset_for(graph, graph.metadata["metrics"].get("dataset", "digits"))
         samples = batch_inputs(data, 0, int(calibrate), part="train")
-    compiled = lower_and_quantize(graph, bits=bits, calibration=samples, dump_dir=dump_dir, dump_after=dump_after)
+    if graph.metadata.get("integer"):  # a NIR file snncompile wrote from a compiled graph: already chip-ready
+        compiled = Compiled(graph, None, compiled_report(graph))
+    else:
+        compiled = lower_and_quantize(graph, bits=bits, calibration=samples, dump_dir=dump_dir, dump_after=dump_after)
     backend.check(compiled.graph)
     compiled.report["target"] = target
     if output is not None:
         compiled.artifact = write_artifact(Path(output), compiled, backend)
     return compiled
+
+
+def compiled_report(graph: ir.Graph) -> dict:
+    """The report of an integer graph compiled earlier (read back from a file): its quantization, no passes run."""
+    quantization = graph.metadata["passes"]["quantize"]
+    totals = {k: summarize(graph)["totals"][k] for k in ("nodes", "neurons", "synapses", "params")}
+    return {"source": graph.metadata.get("source"), "arch": graph.metadata.get("arch"), "bits": quantization["bits"],
+            "T": graph.metadata.get("T"), "encoding": graph.metadata.get("encoding"),
+            "stripped": graph.metadata.get("stripped", []), "passes": [], "clip_ratio": quantization["clip_ratio"],
+            "calibration": None, "populations": quantization["groups"], "before_lowering": totals,
+            "after_lowering": totals}
 
 
 def write_artifact(output: Path, compiled: Compiled, backend) -> Path:
@@ -109,7 +128,8 @@ def write_artifact(output: Path, compiled: Compiled, backend) -> Path:
     staging = Path(tempfile.mkdtemp(prefix=f".{output.name}.", dir=output.parent))
     try:
         backend.emit(compiled.graph, staging)
-        ir.save(compiled.float_graph, staging / FLOAT_DIR)
+        if compiled.float_graph is not None:
+            ir.save(compiled.float_graph, staging / FLOAT_DIR)
         (staging / REPORT_FILE).write_text(json.dumps(compiled.report, indent=1, default=str) + "\n")
         if output.exists():
             retired = Path(tempfile.mkdtemp(prefix=f".{output.name}.old.", dir=output.parent))

@@ -22,7 +22,8 @@ def add_parser(subparsers) -> None:
         description="Trace a checkpoint into the IR, fold and lower it to what chips run, quantize it per\n"
                     "postsynaptic population, and write the target's artifact.",
         epilog=EXAMPLES, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("model", metavar="MODEL", help="checkpoint file (.pt) written by `snncompile train`")
+    parser.add_argument("model", metavar="MODEL",
+                        help="checkpoint file (.pt) written by `snncompile train`, or a NIR graph (.nir)")
     parser.add_argument("--target", default="numpy", metavar="NAME",
                         help=f"backend, one of: {', '.join(BACKENDS)} (default: numpy)")
     parser.add_argument("--bits", type=int, default=8, metavar="B",

@@ -1,0 +1,194 @@
+"""An IR graph (float or integer, lowered) as a NIR graph: one NIR node per IR node; sums become NIR's summed edges.
+
+Each IR op maps to the NIR node that computes the same thing (the discretisation: :mod:`.euler`):
+
+- ``Input`` -> ``Input``; the graph's output -> an ``Output`` node named :data:`OUTPUT`.
+- ``Conv2d`` -> ``Conv2d``; ``Linear`` and ``Readout`` -> ``Affine``; ``AvgPool2d`` -> ``AvgPool2d``; ``Flatten`` ->
+  ``Flatten`` (all axes of a sample); ``SumPool2d`` -> ``SumPool2d`` (weight 1), or a channel-diagonal ``Conv2d``
+  holding its weight; the per-channel ``Affine`` -> a 1x1 ``Conv2d`` (``(C, H, W)``) or an ``Affine`` (``(N,)``), with diagonal weights.
+- ``LIF`` and ``IntLIF`` -> ``LIF`` (leaky) or ``IF`` (no leak), one node per population: a lowered MLF unit is its K
+  LIF nodes. An ``IntLIF`` is written as the float neuron it equals up to its integer rounding (``decay = D/4096``,
+  threshold and weights in integer units); its bias goes to a synapse feeding it (a current plus a bias is the same
+  integer sum).
+- ``Quantize`` -> ``Scale`` (NIR has no rounding).
+- ``Add`` -> nothing: its inputs' edges go to its readers, which NIR sums (residual joins, MLF level sums).
+
+Every node carries ``metadata["snncompile"]``: its IR op and attributes as JSON, and under ``metadata["tensors"]`` the
+IR tensors the NIR fields do not hold as they are (an IntLIF's bias, a synapse's own bias under a population's), so
+that snncompile reads its own files back exactly (:mod:`.importer`); other tools read the NIR fields. The graph's
+``metadata["snncompile"]`` holds its name, metadata and outputs.
+
+What NIR cannot express is reported by :func:`unsupported`, one line per node.
+"""
+
+import json
+
+import nir
+import numpy as np
+
+from snncompile.integer import DECAY_ONE
+from snncompile.ir import Graph
+
+from . import euler
+from .tensors import NODE_KEY, OUTPUT, TENSORS_KEY, nir_tensors
+
+BIAS_CARRIERS = ("Conv2d", "Linear", "Affine")
+NOT_EXPRESSIBLE = {
+    "MLF": "an MLF unit has no NIR node; lower it first (its K levels become K LIF nodes)",
+    "SEWLogic": "SEW AND/IAND joins multiply spikes, and NIR only sums its inputs; lower it first (the lowering "
+                "passes turn it into threshold neurons)",
+    "MaxPool2d": "NIR 1.0 has no max pooling; lower it first (the lowering passes turn it into threshold neurons)",
+    "BatchNorm": "fold it into its synapse first (the lowering passes do)",
+}
+
+
+def unsupported(graph: Graph) -> list:
+    """One line per node of ``graph`` that NIR cannot express, naming the node and why."""
+    problems = []
+    for node in graph:
+        op, kind = node.op, node.op.kind
+        if kind in NOT_EXPRESSIBLE:
+            problems.append(f"node {node.name!r} ({kind}): {NOT_EXPRESSIBLE[kind]}")
+        elif kind == "LIF" and op.reset != "hard":
+            problems.append(f"node {node.name!r} (LIF): soft reset (subtract the threshold) has no NIR form; NIR "
+                            f"neurons reset to v_reset")
+        elif kind == "Add" and len(set(node.inputs)) < len(node.inputs):
+            problems.append(f"node {node.name!r} (Add): sums a value with itself; NIR edges cannot repeat")
+        elif kind == "IntLIF" and op.bias is not None and _bias_carrier(graph, node.name) is None:
+            problems.append(f"node {node.name!r} (IntLIF): its bias needs a Conv2d, Linear or Affine synapse at its "
+                            f"input to carry it in NIR")
+        elif kind == "Readout" and graph.nx.out_degree(node.name):
+            problems.append(f"node {node.name!r} (Readout): read by other nodes; a readout is the graph's output")
+    if len(graph.outputs) != 1:
+        problems.append(f"graph {graph.name!r}: one output expected, got {graph.outputs}")
+    return problems
+
+
+def to_nir(graph: Graph) -> nir.NIRGraph:
+    """The NIR graph of ``graph`` (check it with :func:`unsupported` first)."""
+    biases = _population_biases(graph)
+    nodes, edges = {}, []
+    for node in graph:
+        if node.op.kind == "Add":
+            continue
+        nodes[node.name] = _nir_node(graph, node, biases.get(node.name))
+        edges += [(source, node.name) for source in summed_sources(graph, node.inputs)]
+    output, output_name = graph[graph.outputs[0]], OUTPUT
+    while output_name in graph:
+        output_name += "_"
+    nodes[output_name] = nir.Output(output_type=np.array(output.info.shape))
+    edges += [(source, output_name) for source in summed_sources(graph, [output.name])]
+    document = {"name": graph.name, "metadata": graph.metadata, "outputs": graph.outputs, "order": list(nodes),
+                "dt": euler.DT}
+    return nir.NIRGraph(nodes, edges, metadata={NODE_KEY: json.dumps(document, default=_json_value)})
+
+
+def summed_sources(graph: Graph, names) -> list:
+    """The non-sum nodes whose values the sums among ``names`` add up (each sum replaced by its inputs)."""
+    sources = []
+    for name in names:
+        node = graph[name]
+        sources += summed_sources(graph, node.inputs) if node.op.kind == "Add" else [name]
+    return sources
+
+
+def _bias_carrier(graph: Graph, population: str):
+    """The synapse feeding ``population`` (directly or through a sum) that holds its bias in NIR, or ``None``."""
+    candidates = summed_sources(graph, graph[population].inputs)
+    return next((name for name in candidates if graph[name].op.kind in BIAS_CARRIERS), None)
+
+
+def _population_biases(graph: Graph) -> dict:
+    """Synapse name -> the IntLIF bias it carries (populations sharing a synapse share their bias)."""
+    carried = {}
+    for node in graph:
+        if node.op.kind == "IntLIF" and node.op.bias is not None:
+            carrier = _bias_carrier(graph, node.name)
+            if carrier in carried and not np.array_equal(carried[carrier], node.op.bias):
+                raise ValueError(f"populations fed by {carrier!r} have different biases; NIR holds one per synapse")
+            carried[carrier] = node.op.bias
+    return carried
+
+
+def _nir_node(graph: Graph, node, carried_bias):
+    """The NIR node of IR ``node``, with the metadata that restores it exactly."""
+    op, kind = node.op, node.op.kind
+    shape = node.info.shape
+    in_shape = graph[node.inputs[0]].info.shape if node.inputs else shape
+    if kind == "Input":
+        made = nir.Input(input_type=np.array(op.shape))
+    elif kind == "Conv2d":
+        made = _conv(op.weight, _plus(op.bias, carried_bias, shape[0]), op.stride, op.padding, in_shape)
+    elif kind in ("Linear", "Readout"):
+        made = nir.Affine(weight=op.weight, bias=_plus(op.bias, carried_bias, shape[0]))
+    elif kind == "Affine" and len(shape) == 3:
+        made = _conv(_per_channel(op.scale, (1, 1)), _plus(op.shift, carried_bias, shape[0]), 1, 0, in_shape)
+    elif kind == "Affine":
+        made = nir.Affine(weight=np.diag(op.scale), bias=_plus(op.shift, carried_bias, shape[0]))
+    elif kind == "AvgPool2d":
+        made = nir.AvgPool2d(kernel_size=np.array(op.kernel), stride=np.array(op.stride), padding=np.array(op.padding))
+    elif kind == "SumPool2d" and op.weight == 1:
+        made = nir.SumPool2d(kernel_size=np.array(op.kernel), stride=np.array(op.stride), padding=np.array(op.padding))
+    elif kind == "SumPool2d":
+        weight = _per_channel(np.full(in_shape[0], op.weight, np.int64), op.kernel)
+        made = _conv(weight, _plus(None, carried_bias, in_shape[0]), op.stride, op.padding, in_shape)
+    elif kind == "Flatten":
+        made = nir.Flatten(input_type=np.array(in_shape), start_dim=0, end_dim=-1)
+    elif kind == "Quantize":
+        made = nir.Scale(scale=np.full(shape, op.scale))
+    elif kind == "LIF":
+        made = _neuron(shape, op.decay, op.input_gain, op.threshold, op.v_reset)
+    elif kind == "IntLIF":
+        made = _neuron(shape, op.decay_12bit / DECAY_ONE, 1.0, float(op.threshold), 0.0)
+    else:
+        raise ValueError(f"node {node.name!r} ({kind}): no NIR mapping")
+    stored = {"op": kind, "attributes": op.attributes()}
+    if node.inputs and graph[node.inputs[0]].op.kind == "Add":
+        stored["sum"] = node.inputs[0]
+    made.metadata = {NODE_KEY: json.dumps(stored, default=_json_value)}
+    unheld = {field: array for field, array in op.tensors().items() if not _held(kind, field, array, made)}
+    if unheld:
+        made.metadata[TENSORS_KEY] = unheld
+    return made
+
+
+def _conv(weight, bias, stride, padding, in_shape: tuple) -> nir.Conv2d:
+    return nir.Conv2d(input_shape=tuple(in_shape[1:]), weight=weight, stride=tuple(np.broadcast_to(stride, 2)),
+                      padding=tuple(np.broadcast_to(padding, 2)), dilation=(1, 1), groups=1, bias=bias)
+
+
+def _per_channel(weights: np.ndarray, kernel: tuple) -> np.ndarray:
+    """A convolution kernel ``[C, C, *kernel]`` connecting each channel only to itself, with one weight per channel
+    (nir 1.0's type inference does not know grouped convolutions, so the kernel is dense)."""
+    dense = np.zeros((len(weights), len(weights), *kernel), weights.dtype)
+    dense[np.arange(len(weights)), np.arange(len(weights))] = weights[:, None, None]
+    return dense
+
+
+def _plus(bias, carried, channels: int) -> np.ndarray:
+    """A synapse's own bias (zeros when it has none) plus the population bias it carries."""
+    own = np.zeros(channels, np.int64 if carried is not None else np.float64) if bias is None else bias
+    return own if carried is None else own + carried
+
+
+def _neuron(shape: tuple, decay: float, input_gain: float, threshold: float, v_reset: float):
+    def full(value):
+        return np.full(shape, value, np.float64)
+
+    if decay == 1:
+        return nir.IF(r=full(euler.if_resistance(input_gain)), v_threshold=full(threshold), v_reset=full(v_reset))
+    parameters = euler.lif_parameters(decay, input_gain)
+    return nir.LIF(tau=full(parameters["tau"]), r=full(parameters["r"]), v_leak=full(0.0),
+                   v_threshold=full(threshold), v_reset=full(v_reset))
+
+
+def _held(kind: str, field: str, array: np.ndarray, made) -> bool:
+    """Whether NIR node ``made`` holds IR tensor ``field`` unchanged where :mod:`.importer` looks for it."""
+    held = nir_tensors(kind, made).get(field)
+    return held is not None and held.dtype == array.dtype and np.array_equal(held, array)
+
+
+def _json_value(value):
+    if isinstance(value, np.generic):
+        return value.item()
+    raise TypeError(f"{type(value).__name__} is not a JSON value")

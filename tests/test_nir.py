@@ -1,0 +1,185 @@
+"""The NIR backend: every lowered zoo family written as NIR (type-checked by ``nir.read``) and read back gives the same
+spikes at every neuron in the simulator — the integer graph bit for bit; without snncompile's metadata, as other tools
+read the file (forward Euler, dt = 1e-4), the float graph still fires the same spikes. MLF levels are LIF nodes and
+sums are edges; what NIR cannot express is rejected in one error naming every node; ``compile --target nir`` and
+``compile model.nir`` complete the round trip on the command line."""
+
+import nir
+import numpy as np
+import pytest
+import torch
+
+from conftest import lively, tiny_config
+from test_onnx_backend import family_graphs
+from snncompile import checkpoint
+from snncompile.backends import get_backend
+from snncompile.backends.nir import MODEL_FILE
+from snncompile.backends.nir.euler import DT
+from snncompile.backends.nir.export import to_nir
+from snncompile.backends.nir.importer import from_nir, read
+from snncompile.backends.numpy import simulate
+from snncompile.cli.main import main
+from snncompile.compiler import load_artifact
+from snncompile.errors import UnsupportedNodeError
+from snncompile.frontend import trace
+from snncompile.ir import Graph
+from snncompile.ir.ops import LIF, Input, Linear, Readout
+from snncompile.models import build
+
+ROUND_TRIP_FAMILIES = ["mlf_k2", "sew_add_if", "sew_and_lif", "tdbn_resnet17_frames", "7bnet_add_maxpool", "sbp"]
+NEURONS = ("LIF", "IntLIF")
+
+
+def through_file(graph: Graph, path) -> nir.NIRGraph:
+    nir.write(path, to_nir(graph))
+    return nir.read(path, type_check=True)
+
+
+def assert_same_spikes(graph: Graph, other: Graph, inputs, T: int) -> None:
+    """Equal spikes at every neuron of ``graph`` (which ``other`` must hold by the same names) and equal outputs."""
+    neurons = [node.name for node in graph if node.op.kind in NEURONS]
+    expected = simulate(graph, inputs, T, record=neurons, dtype=np.float64)
+    result = simulate(other, inputs, T, record=neurons, dtype=np.float64)
+    for name in neurons:
+        np.testing.assert_array_equal(result.recorded[name], expected.recorded[name], err_msg=name)
+    np.testing.assert_array_equal(result.output, expected.output)
+    assert sum(expected.recorded[name].sum() for name in neurons) > 0
+
+
+@pytest.mark.parametrize("stage", ["lowered", "integer"])
+@pytest.mark.parametrize("family", ROUND_TRIP_FAMILIES)
+def test_the_round_trip_through_a_nir_file_keeps_every_spike(family, stage, tmp_path):
+    inputs, T, graphs = family_graphs(family)
+    graph = graphs[stage]
+    through_file(graph, tmp_path / MODEL_FILE)
+    back = read(tmp_path / MODEL_FILE)
+    assert_same_spikes(graph, back, inputs, T)
+    assert back.metadata == graph.metadata and back.outputs == graph.outputs
+    for node in back:
+        if node.op.kind != "Add":
+            original = graph[node.name].op
+            assert node.op.attributes() == original.attributes(), node.name
+            for field, array in original.tensors().items():
+                assert node.op.tensors()[field].dtype == array.dtype
+                np.testing.assert_array_equal(node.op.tensors()[field], array, err_msg=f"{node.name}.{field}")
+
+
+@pytest.mark.parametrize("family", ["mlf_k2", "sew_and_lif", "spiking_resnet"])
+def test_without_our_metadata_the_float_graph_reads_as_other_tools_read_it(family, tmp_path):
+    inputs, T, graphs = family_graphs(family)
+    graph = graphs["lowered"]
+    foreign = through_file(graph, tmp_path / MODEL_FILE)
+    foreign.metadata = {}
+    for node in foreign.nodes.values():
+        node.metadata = {}
+    plain = from_nir(foreign)
+    assert not any(n.op.kind == "IntLIF" for n in plain) and plain.outputs == graph.outputs
+    assert_same_spikes(graph, plain, inputs, T)
+
+
+def test_the_discretisation_is_forward_euler_with_dt_1e_4():
+    _, _, graphs = family_graphs("sew_and_lif")  # SpikingJelly LIF, tau = 3: decay 2/3 with an input gain of 1/3
+    graph = graphs["lowered"]
+    exported = to_nir(graph)
+    for node in graph:
+        if node.op.kind == "LIF":
+            lif = exported.nodes[node.name]
+            assert isinstance(lif, nir.LIF if node.op.decay < 1 else nir.IF)
+            if node.op.decay < 1:
+                np.testing.assert_allclose(1 - DT / lif.tau, node.op.decay, rtol=1e-12)
+                np.testing.assert_allclose(lif.r * DT / lif.tau, node.op.input_gain, rtol=1e-12)
+                assert np.all(lif.v_leak == 0)
+            assert np.all(lif.v_threshold == node.op.threshold) and np.all(lif.v_reset == node.op.v_reset)
+    assert any(isinstance(n, nir.LIF) for n in exported.nodes.values())
+
+
+def test_mlf_levels_are_lif_nodes_and_sums_are_summed_edges():
+    _, _, graphs = family_graphs("mlf_k2")
+    graph = graphs["integer"]
+    exported = to_nir(graph)
+    assert sum(isinstance(n, (nir.LIF, nir.IF)) for n in exported.nodes.values()) == sum(
+        n.op.kind == "IntLIF" for n in graph)
+    assert not any(node.name in exported.nodes for node in graph if node.op.kind == "Add")
+    into_conv1 = {source for source, target in exported.edges if target == "stages.0.0.conv1"}
+    assert into_conv1 == {"stem.2.level1", "stem.2.level2"}
+    into_next_block = {source for source, target in exported.edges if target == "stages.0.1.conv1"}
+    assert into_next_block == {"stages.0.0.sn2.level1", "stages.0.0.sn2.level2", "stem.2.level1", "stem.2.level2"}
+
+
+def test_what_nir_cannot_express_is_rejected_in_one_error():
+    model, _ = tiny("sew_resnet18", connect="AND", neuron="LIF")
+    traced = trace(model, torch.rand(2, 1, 8, 8))
+    soft = Graph("soft")
+    soft.add("x", Input((4,), "frames", "spikes"))
+    soft.add("fc", Linear(np.ones((3, 4))), ["x"])
+    soft.add("lif", LIF(reset="soft"), ["fc"])
+    soft.add("readout", Readout(np.ones((2, 3))), ["lif"])
+    soft.set_outputs(["readout"])
+    with pytest.raises(UnsupportedNodeError) as raised:
+        get_backend("nir").check(traced)
+    message = str(raised.value)
+    assert "SEWLogic" in message and "BatchNorm" in message and "lower it first" in message
+    assert message.count("\n  - ") == sum(n.op.kind in ("SEWLogic", "BatchNorm", "MaxPool2d") for n in traced)
+    with pytest.raises(UnsupportedNodeError, match="node 'lif' \\(LIF\\): soft reset"):
+        get_backend("nir").check(soft)
+
+
+def test_nir_nodes_without_an_ir_form_are_listed_when_importing():
+    shape = np.array([3])
+    graph = nir.NIRGraph(
+        nodes={"x": nir.Input(input_type=shape),
+               "li": nir.LI(tau=np.ones(3), r=np.ones(3), v_leak=np.zeros(3)),
+               "slow": nir.CubaLIF(tau_syn=np.full(3, 5 * DT), tau_mem=np.full(3, 2 * DT), r=np.ones(3),
+                                   v_leak=np.zeros(3), v_threshold=np.ones(3)),
+               "leak": nir.LIF(tau=np.full(3, 2 * DT), r=np.ones(3), v_leak=np.ones(3), v_threshold=np.ones(3)),
+               "out": nir.Output(output_type=shape)},
+        edges=[("x", "li"), ("li", "slow"), ("slow", "leak"), ("leak", "out")])
+    with pytest.raises(UnsupportedNodeError) as raised:
+        from_nir(graph)
+    message = str(raised.value)
+    assert "3 problem(s)" in message
+    assert "'li' (LI): no snncompile op" in message and "'slow' (CubaLIF): its synaptic current outlasts" in message
+    assert "'leak' (LIF): v_leak is not 0" in message
+
+
+def tiny(arch: str, **overrides):
+    config = {**tiny_config(arch), **overrides}
+    torch.manual_seed(0)
+    return lively(build(arch, **config)).eval(), config
+
+
+def tiny_checkpoint_file(directory) -> str:
+    model, config = tiny("spiking_resnet14")
+    path = f"{directory}/spiking.pt"
+    checkpoint.save(path, model, {"dataset": "digits", "encoding": "direct", "T": config["T"], "image_size": 8})
+    return path
+
+
+def test_compile_to_nir_and_back_on_the_command_line(tmp_path, capsys):
+    exported, imported = tmp_path / "model.nir.out", tmp_path / "from_nir"
+    assert main(["compile", tiny_checkpoint_file(tmp_path), "--target", "nir", "-o", str(exported)]) == 0
+    assert nir.read(exported / MODEL_FILE, type_check=True).nodes
+    assert main(["compile", str(exported / MODEL_FILE), "--target", "numpy", "-o", str(imported)]) == 0
+    assert f"wrote {imported}" in capsys.readouterr().out
+    graph, _, _ = load_artifact(exported)
+    back, float_graph, report = load_artifact(imported)
+    assert float_graph is None and report["passes"] == [] and report["target"] == "numpy"
+    images = np.random.default_rng(0).random((3, 1, 8, 8))
+    assert_same_spikes(graph, back, images, 2)
+    result = get_backend("nir").run(exported, images, 2)
+    np.testing.assert_array_equal(result.output, simulate(graph, images, 2).output)
+
+
+def test_a_float_nir_file_from_another_tool_compiles_like_a_checkpoint(tmp_path, capsys):
+    inputs, T, graphs = family_graphs("spiking_resnet")
+    foreign = to_nir(graphs["lowered"])
+    foreign.metadata = {}
+    for node in foreign.nodes.values():
+        node.metadata = {}
+    nir.write(tmp_path / "foreign.nir", foreign)
+    out = tmp_path / "foreign.numpy"
+    assert main(["compile", str(tmp_path / "foreign.nir"), "--target", "numpy", "-o", str(out)]) == 0
+    assert "quantize" in capsys.readouterr().out
+    graph, float_graph, _ = load_artifact(out)
+    assert graph.metadata["integer"] and float_graph is not None
+    assert sum(n.op.kind == "IntLIF" for n in graph) == sum(n.op.kind == "LIF" for n in graphs["lowered"])
