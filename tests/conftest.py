@@ -85,3 +85,21 @@ def trained(tmp_path_factory):
         return cache[family]
 
     return get
+
+
+@pytest.fixture(scope="session")
+def tiny_checkpoint(tmp_path_factory):
+    """A tiny MLF DS-ResNet (K=2, width 4, T=2) for digits with random weights and :func:`lively` BN statistics, saved
+    as a checkpoint: what the commands and examples that read a trained one need (its data set, encoding, T and image
+    size), in well under a second, with every layer firing. Its accuracy is chance."""
+    import torch
+
+    from snncompile import checkpoint
+    from snncompile.models import build
+
+    torch.manual_seed(0)
+    model = lively(build("mlf_dsresnet14", **tiny_config("mlf_dsresnet14"), levels=2)).eval()
+    metrics = {"dataset": "digits", "encoding": "direct", "T": 2, "image_size": 8, "epochs": 0}
+    path = tmp_path_factory.mktemp("tiny") / "mlf_tiny.pt"
+    checkpoint.save(path, model, metrics)
+    return path

@@ -168,10 +168,10 @@ def loihi2_fit(graph) -> Resources:
     problems = []
     core_bytes = limit("synaptic_bytes_per_core")
     for p in rows:
-        if p.largest_fan_in * widths(graph).weight / 8 > core_bytes:
+        needed = ceil(p.largest_fan_in * widths(graph).weight / 8)
+        if needed > core_bytes:
             problems.append(f"population {p.name!r}: one neuron's {p.largest_fan_in:,} incoming synapses need "
-                            f"{p.largest_fan_in * widths(graph).weight / 8 / 1024:,.0f} KB, more than a core's "
-                            f"{core_bytes // 1024} KB of synaptic memory")
+                            f"{needed:,} bytes, more than a core's synaptic memory ({core_bytes:,} bytes)")
     if totals["chips"] > 1:
         binding = max(needs, key=needs.get)
         largest = sorted(rows, key=lambda p: getattr(p, binding), reverse=True)[:3]
