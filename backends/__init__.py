@@ -7,7 +7,8 @@
 from . import numpy  # noqa: F401  (registers the "numpy" backend)
 from . import lava  # noqa: F401  (registers the "lava" backend; Lava itself is imported only by its worker process)
 from . import onnx  # noqa: F401  (registers the "onnx" backend; onnx and onnxruntime are imported when used)
-from . import nir  # noqa: F401  (registers the "nir" backend)
+from . import nir  # noqa: F401  (registers the "nir" backend; nir and h5py are imported when used)
+from . import netx  # noqa: F401  (registers the "netx" backend; h5py and Lava are imported when used)
 from .base import BACKENDS, Backend, get_backend, register
 from .result import Result
 

@@ -149,12 +149,12 @@ def ring_data(graph, network, host: dict, feeds: dict, T: int, steps: int) -> di
     return data
 
 
-def run_worker(job_dir: Path, timeout: float) -> None:
-    """Run the worker on ``job_dir`` in a new session; kill the session when it is done (or after ``timeout`` plus
-    grace). Raises :class:`LavaRunError` with the worker's report when it failed."""
+def run_worker(job_dir: Path, timeout: float, module: str = WORKER) -> None:
+    """Run the worker ``module`` on ``job_dir`` in a new session; kill the session when it is done (or after
+    ``timeout`` plus grace). Raises :class:`LavaRunError` with the worker's report when it failed."""
     environment = {**os.environ, "OMP_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
     with open(job_dir / "worker.log", "wb") as log:
-        worker = subprocess.Popen([sys.executable, "-m", WORKER, str(job_dir)], stdout=log, stderr=subprocess.STDOUT,
+        worker = subprocess.Popen([sys.executable, "-m", module, str(job_dir)], stdout=log, stderr=subprocess.STDOUT,
                                   start_new_session=True, env=environment)
         try:
             worker.wait(timeout + GRACE_SECONDS)

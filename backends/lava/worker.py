@@ -36,14 +36,15 @@ class LavaFailure(Exception):
         self.details = details
 
 
-def main(job_dir) -> int:
+def main(job_dir, job_class=None) -> int:
+    """Run the job in ``job_dir`` with ``job_class`` (default :class:`LavaJob`); 0 on success, 1 with ``error.json``."""
     job_dir = Path(job_dir)
     job = json.loads((job_dir / JOB_FILE).read_text())
     deadline = time.monotonic() + job["timeout"]
     runner = None
     try:
         compat.install()
-        runner = LavaJob(job_dir, job)
+        runner = (job_class or LavaJob)(job_dir, job)
         runner.start()
         runner.watch(deadline)
         runner.finish()
