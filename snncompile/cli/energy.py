@@ -5,12 +5,13 @@ import argparse
 import json
 from pathlib import Path
 
-from snncompile.backends import BACKENDS, get_backend
+from snncompile.backends import get_backend
 from snncompile.compiler import load_artifact
-from snncompile.data import DATASETS
 from snncompile.energy import PROFILE_NAMES, estimate, loihi2_fit, measure, profile
 from snncompile.energy.report import as_json, fit_summary, plot, table
 from snncompile.evaluation import dataset_for
+
+from .simulate import add_simulation_options
 
 EXAMPLES = """examples:
   snncompile energy build/model.numpy --data digits --limit 200
@@ -34,14 +35,9 @@ def add_parser(subparsers) -> None:
                     "per layer, price them under an energy profile beside the equivalent ANN, and estimate the\n"
                     "Loihi 2 cores and chips the graph needs.",
         epilog=EXAMPLES, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("artifact", metavar="DIR", help="artifact directory written by `snncompile compile`")
-    parser.add_argument("--data", default="digits", metavar="NAME", help=f"one of: {', '.join(DATASETS)}")
-    parser.add_argument("--limit", type=int, metavar="N", help="simulate the first N test samples (default: all)")
+    add_simulation_options(parser)
     parser.add_argument("--profile", default="cmos45", metavar="NAME",
                         help=f"energy profile, one of: {', '.join(PROFILE_NAMES)} (default: cmos45)")
-    parser.add_argument("--backend", default="numpy", metavar="NAME",
-                        help=f"simulate with one of: {', '.join(BACKENDS)} (default: numpy)")
-    parser.add_argument("--batch-size", type=int, default=64, metavar="B", help="samples per run (default: 64)")
     parser.add_argument("--memory", action="store_true",
                         help="add the memory-traffic term (weights, biases and neuron state read and written)")
     parser.add_argument("--plot", metavar="PATH", help="where to write the PNG plot (default: DIR.energy.png)")

@@ -23,16 +23,21 @@ def add_parser(subparsers) -> None:
         description="Run a compiled artifact on the held-out part of the data it was trained on; print the\n"
                     "accuracy and every layer's firing rate.",
         epilog=EXAMPLES, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("artifact", metavar="DIR", help="artifact directory written by `snncompile compile`")
-    parser.add_argument("--data", default="digits", metavar="NAME", help=f"one of: {', '.join(DATASETS)}")
-    parser.add_argument("--limit", type=int, metavar="N", help="simulate the first N test samples (default: all)")
-    parser.add_argument("--backend", default="numpy", metavar="NAME",
-                        help=f"one of: {', '.join(BACKENDS)} (default: numpy)")
-    parser.add_argument("--batch-size", type=int, default=64, metavar="B", help="samples per run (default: 64)")
+    add_simulation_options(parser)
     parser.add_argument("--compare-float", action="store_true",
                         help="also run the float graph and report per-layer spike agreement and rate change")
     parser.add_argument("--json", action="store_true", help="end with one JSON object on the last line")
     parser.set_defaults(run=run)
+
+
+def add_simulation_options(parser) -> None:
+    """The artifact and how to simulate it: what ``simulate`` and ``energy`` share."""
+    parser.add_argument("artifact", metavar="DIR", help="artifact directory written by `snncompile compile`")
+    parser.add_argument("--data", default="digits", metavar="NAME", help=f"one of: {', '.join(DATASETS)}")
+    parser.add_argument("--limit", type=int, metavar="N", help="simulate the first N test samples (default: all)")
+    parser.add_argument("--backend", default="numpy", metavar="NAME",
+                        help=f"simulate with one of: {', '.join(BACKENDS)} (default: numpy)")
+    parser.add_argument("--batch-size", type=int, default=64, metavar="B", help="samples per run (default: 64)")
 
 
 def run(args: argparse.Namespace) -> int:
