@@ -159,3 +159,19 @@ def test_the_float_membrane_kernel_steps_exactly_like_lif_step(decay):
         fired, v = lif_step(v, current.astype(np.int64), decay, op.bias[:, None], op.threshold)
         np.testing.assert_array_equal(kernel([current]), fired, err_msg=f"step {step}")
         np.testing.assert_array_equal(kernel.membrane, v, err_msg=f"step {step}")
+
+
+def test_a_host_layer_after_flattening_the_analog_input_is_bounded_and_quantized():
+    graph = Graph("flat-host")
+    graph.add("x", Input((1, 4, 4), "direct", "analog"))
+    graph.add("flat", Flatten(), ["x"])
+    rng = np.random.default_rng(0)
+    graph.add("fc1", Linear(rng.standard_normal((8, 16)), np.zeros(8)), ["flat"])
+    graph.add("sn", LIF(decay=0.5, threshold=1.0), ["fc1"])
+    graph.add("readout", Readout(rng.standard_normal((3, 8)), np.zeros(3)), ["sn"])
+    graph.set_outputs(["readout"])
+    graph.metadata["T"] = 4
+    quantized = quantize(add_identity_synapses(graph))
+    assert [n.op.kind for n in quantized] == ["Input", "Flatten", "Linear", "Quantize", "IntLIF", "Readout"]
+    group = next(g for g in quantized.metadata["passes"]["quantize"]["groups"] if "sn" in g["populations"])
+    assert group["range_margin"] >= 1  # the flattened input's range reached the host layer's bound

@@ -174,11 +174,15 @@ def _host_bounds(graph: Graph, input_range: tuple) -> dict:
     for node in graph:
         if node.op.kind == "Input":
             bounds[node.name] = max(abs(input_range[0]), abs(input_range[1]))
-        elif node.inputs and node.inputs[0] in bounds and node.op.kind in SYNAPSES:
+        elif not node.inputs or not all(i in bounds for i in node.inputs):
+            continue
+        elif node.op.kind in SYNAPSES:
             x = bounds[node.inputs[0]]
             bias = _bias(node.op)
             bounds[node.name] = _fan_in_sum(node.op, _weights(node.op)) * x + (
                 0.0 if bias is None else float(np.abs(bias).max()))
+        elif node.op.kind in ("Add", "Flatten"):
+            bounds[node.name] = sum(bounds[i] for i in node.inputs)
     return bounds
 
 
