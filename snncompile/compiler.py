@@ -78,8 +78,9 @@ def lower_and_quantize(graph: ir.Graph, *, bits: int = 8, calibration=None, dump
 
 def compile(model, example_input=None, *, target: str = "numpy", bits: int = 8, calibrate: int = 0, output=None,
             image_size=None, dump_dir=None, dump_after=()) -> Compiled:
-    """Compile ``model`` — a checkpoint path, a NIR file (``.nir``), or an ``nn.Module`` with its ``example_input`` —
-    for ``target``. A NIR file written by snncompile from a compiled graph is already integer and is only emitted.
+    """Compile ``model`` — a checkpoint path, a NIR file (``.nir``), or an ``nn.Module`` with its
+    ``example_input`` — for ``target``. A NIR file snncompile wrote from a compiled graph is already integer: it is
+    only checked and emitted.
 
     ``calibrate``: choose the quantizer's clip ratio on that many training samples of the checkpoint's data set
     (0: max-abs scales). With ``output`` the artifact is written there (atomically) by the target's backend."""

@@ -5,6 +5,7 @@ The Lava backend's worker (:mod:`..lava.worker`) does the watching and tearing d
 spikes, ``[steps, *Lava shape]``) and ``membrane.npy`` (the last layer's ``v``).
 """
 
+import json
 import os
 import sys
 import threading
@@ -26,7 +27,7 @@ class NetxJob(LavaJob):
         self.job_dir, self.steps = job_dir, job["steps"]
         started = time.perf_counter()
         self.built = build(job["artifact"], np.load(job_dir / FRAMES_FILE), job["T"], self.steps)
-        self.timing = {"construct_seconds": time.perf_counter() - started, "processes": 2 * len(self.built.layers)}
+        self.timing = {"construct_seconds": time.perf_counter() - started}
         self.thread = threading.Thread(target=self._run, daemon=True)
         self.error = None
 
@@ -37,7 +38,7 @@ class NetxJob(LavaJob):
         self.built.recorder.stop()
         np.savez(self.job_dir / SPIKES_FILE, **spikes)
         np.save(self.job_dir / MEMBRANE_FILE, np.asarray(membrane, np.int64))
-        (self.job_dir / TIMING_FILE).write_text("{}")
+        (self.job_dir / TIMING_FILE).write_text(json.dumps(self.timing))
 
 
 if __name__ == "__main__":

@@ -5,7 +5,8 @@ Each IR op maps to the NIR node that computes the same thing (the discretisation
 - ``Input`` -> ``Input``; the graph's output -> an ``Output`` node named :data:`OUTPUT`.
 - ``Conv2d`` -> ``Conv2d``; ``Linear`` and ``Readout`` -> ``Affine``; ``AvgPool2d`` -> ``AvgPool2d``; ``Flatten`` ->
   ``Flatten`` (all axes of a sample); ``SumPool2d`` -> ``SumPool2d`` (weight 1), or a channel-diagonal ``Conv2d``
-  holding its weight; the per-channel ``Affine`` -> a 1x1 ``Conv2d`` (``(C, H, W)``) or an ``Affine`` (``(N,)``), with diagonal weights.
+  holding its weight; the per-channel ``Affine`` -> a 1x1 ``Conv2d`` (``(C, H, W)``) or an ``Affine`` (``(N,)``),
+  with diagonal weights.
 - ``LIF`` and ``IntLIF`` -> ``LIF`` (leaky) or ``IF`` (no leak), one node per population: a lowered MLF unit is its K
   LIF nodes. An ``IntLIF`` is written as the float neuron it equals up to its integer rounding (``decay = D/4096``,
   threshold and weights in integer units); its bias goes to a synapse feeding it (a current plus a bias is the same
