@@ -33,6 +33,13 @@ from . import unrolled
 # 5-7 % activity for a 16->16 3x3 conv at 32x32 (0.4x the dense time at 1 %, 5x at 50 %), below about 20 % for a 2x2
 # average pool (fan-out 1), and below 5-12 % for a 1024->256 linear layer (BLAS timing varies from run to run).
 EVENT_DENSITY_LIMIT = {"Conv2d": 0.05, "AvgPool2d": 0.15, "SumPool2d": 0.15, "Linear": 0.05, "Readout": 0.05}
+# The same for an integer graph's exact float32 kernels (``bench/simulator_paths.py --exact``): the dense path of a
+# convolution (:class:`Im2colConv`, one BLAS product) is 2x faster than the event path already at 1 % activity for a
+# 16->16 conv at 32x32 and breaks even near 1.5 % for a 64->64 conv at 8x8; a 2x2 sum pool's event path wins below
+# about 25 %, a 1024->256 linear layer's below 2 %; a readout's dense product (10 outputs) always wins (None: never).
+# A whole simulation also pays for building each event path's connection matrix once per batch slice, so the
+# limits sit below the kernels' break-even points.
+EXACT_EVENT_DENSITY_LIMIT = {"Conv2d": 0.002, "SumPool2d": 0.2, "Linear": 0.01, "Readout": None}
 
 MODES = ("auto", "event", "dense")
 
@@ -164,14 +171,15 @@ class Synapse:
     The event path multiplies the active inputs (a CSR matrix ``[B, N_in]``) by the node's connection matrix
     ``[N_in, N_out]``, built on first use, so its work is the number of active inputs times their fan-out. Analog
     inputs always take the dense path; event inputs take the event path when ``mode="event"``, or in ``mode="auto"``
-    when at most ``EVENT_DENSITY_LIMIT`` of their entries are nonzero. ``paths`` counts the steps each path computed.
+    when at most ``limits[op.kind]`` of their entries are nonzero (``None``: never). ``paths`` counts the steps each
+    path computed.
     """
 
-    def __init__(self, op, in_info, out_shape: tuple, mode: str, dtype, dense=None):
+    def __init__(self, op, in_info, out_shape: tuple, mode: str, dtype, dense=None, limits=EVENT_DENSITY_LIMIT):
         self.op, self.in_shape, self.out_shape, self.dtype = op, in_info.shape, out_shape, dtype
         self.dense, self.unroll = SYNAPSES[op.kind]
         self.dense = dense or self.dense
-        self.density_limit = {"event": 1.0, "dense": None, "auto": EVENT_DENSITY_LIMIT[op.kind]}[mode]
+        self.density_limit = {"event": 1.0, "dense": None, "auto": limits[op.kind]}[mode]
         self.events = in_info.is_events and self.density_limit is not None
         self.connections = self.bias = None
         self.paths = {"event": 0, "dense": 0}
@@ -352,7 +360,7 @@ def kernel_for(node, in_infos: tuple, batch: int, mode: str, dtype, exact: bool 
     if exact and node.op.kind in SYNAPSES and exact_in_float32(node.op, in_infos[0]):
         op = in_dtype(node.op, np.float32)
         dense = Im2colConv(op, in_infos[0].shape, batch) if op.kind == "Conv2d" else None
-        return Synapse(op, in_infos[0], node.info.shape, mode, np.float32, dense)
+        return Synapse(op, in_infos[0], node.info.shape, mode, np.float32, dense, EXACT_EVENT_DENSITY_LIMIT)
     if exact and node.op.kind == "IntLIF":
         return FloatIntPopulation(node.op, node.info.shape, batch)
     op = in_dtype(node.op, dtype)
