@@ -1,6 +1,6 @@
 """onnxruntime against the NumPy simulator and PyTorch, on the same MLF DS-ResNet-20 and the same images.
 
-    .venv/bin/python bench/onnx_vs_numpy.py [--batch 256] [--repeats 3] [--quick]
+    .venv/bin/python bench/onnx_vs_numpy.py [--batch 64] [--repeats 3] [--quick]
 
 Not a test. The model is bench/simulate_vs_torch.py's (``mlf_dsresnet20``, width 16, K = 3 levels, T = 4, 3x32x32
 inputs, random weights with BN statistics set for moderate activity). In one run it prints:
@@ -56,7 +56,9 @@ def unrolling_cost(graph) -> None:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--batch", type=int, default=256)
+    parser.add_argument("--batch", type=int, default=64,
+                        help="samples (default: 64; at 256 the unrolled float64 im2col of the float graph needs more "
+                             "than the 24 GB here)")
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--quick", action="store_true", help="batch 32, one repeat: a smoke run")
