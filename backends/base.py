@@ -38,6 +38,12 @@ class Backend(ABC):
         """Run ``artifact`` (a :class:`Graph` or what ``emit`` wrote) on ``inputs`` for ``T`` timesteps."""
 
 
+def read_readout(graph: Graph, node) -> str:
+    """Why Readout ``node`` cannot run when other nodes read it, or ``""`` when none does."""
+    readers = ", ".join(repr(name) for name in graph.nx.successors(node.name))
+    return readers and f"read by {readers}, but a readout's value exists only after the last timestep"
+
+
 def unsupported_error(target: str, graph: Graph, problems: list) -> UnsupportedNodeError:
     """The error naming every node of ``graph`` that ``target`` cannot run."""
     lines = "\n".join(f"  - {problem}" for problem in problems)

@@ -14,13 +14,12 @@ inputs, random weights with BN statistics set for moderate activity). In one run
 3. what unrolling costs: export and session time, node count and file size of the model at several ``T``.
 """
 
-import argparse
 import time
 
 import numpy as np
 import onnxruntime
 import torch
-from simulate_vs_torch import MODEL, T, best_of, network
+from simulate_vs_torch import MODEL, T, arguments, best_of, network
 
 from snncompile.backends import get_backend
 from snncompile.backends.numpy import simulate
@@ -55,16 +54,8 @@ def unrolling_cost(graph) -> None:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--batch", type=int, default=64,
-                        help="samples (default: 64; at 256 the unrolled float64 im2col of the float graph needs more "
-                             "than the 24 GB here)")
-    parser.add_argument("--repeats", type=int, default=3)
-    parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--quick", action="store_true", help="batch 32, one repeat: a smoke run")
-    args = parser.parse_args()
-    if args.quick:
-        args.batch, args.repeats = 32, 1
+    args = arguments(__doc__.splitlines()[0], 64, "samples (at 256 the unrolled float64 im2col of the float graph "
+                                                   "needs more than the 24 GB here)")
     print(f"mlf_dsresnet20 {MODEL}, batch {args.batch}, best of {args.repeats}; onnxruntime {onnxruntime.__version__}, "
           f"numpy {np.__version__}, torch {torch.__version__} ({torch.get_num_threads()} threads)")
     images = torch.rand(args.batch, 3, 32, 32, generator=torch.Generator().manual_seed(args.seed))

@@ -21,17 +21,20 @@ are in the docstring of the commit that last changed the simulator's speed, and 
 """
 
 import argparse
+import sys
 import time
+from pathlib import Path
 
 import numpy as np
 import torch
-from torch import nn
 
 from snncompile.backends.numpy import simulate
 from snncompile.compiler import lower_and_quantize
 from snncompile.frontend import trace
 from snncompile.models import build
-from snncompile.models.norm import ThresholdDependentBatchNorm
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
+from conftest import lively  # noqa: E402
 
 T = 4
 MODEL = dict(width="small", in_channels=3, num_classes=10, T=T, levels=3)
@@ -40,25 +43,10 @@ ACTIVITY = {"low": -0.8, "moderate": -0.6, "high": -0.2}
 EXACT_SAMPLES = 8
 
 
-def set_activity(model: nn.Module, shift: float, seed: int = 0) -> nn.Module:
-    """Random BN statistics and affine terms (as ``lively`` in tests/conftest.py), biases shifted by ``shift``: with
-    PyTorch's default statistics a random network stays nearly silent; a lower shift makes it fire less."""
-    generator = torch.Generator().manual_seed(seed)
-    with torch.no_grad():
-        for module in model.modules():
-            if isinstance(module, (ThresholdDependentBatchNorm, nn.modules.batchnorm._BatchNorm)):
-                n = module.num_features
-                module.running_mean.copy_(torch.randn(n, generator=generator) * 0.1)
-                module.running_var.copy_(torch.rand(n, generator=generator) * 0.1 + 0.02)
-                module.weight.copy_(torch.rand(n, generator=generator) + 0.5)
-                module.bias.copy_(torch.randn(n, generator=generator) * 0.3 + 0.3 + shift)
-    return model
-
-
 def network(level: str, seed: int) -> tuple:
     """The float model at activity ``level`` and its integer graph."""
     torch.manual_seed(seed)
-    model = set_activity(build("mlf_dsresnet20", **MODEL), ACTIVITY[level], seed).eval()
+    model = lively(build("mlf_dsresnet20", **MODEL), seed, shift=ACTIVITY[level]).eval()
     example = torch.zeros(1, 3, 32, 32)
     return model, lower_and_quantize(trace(model, example)).graph
 
@@ -103,15 +91,21 @@ def check_exact(graph, images: np.ndarray, fast) -> str:
             f"and every spike of {len(subset)} samples, equal the float64 dense reference")
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--batch", type=int, default=256)
+def arguments(description: str, batch: int, batch_help: str = "samples") -> argparse.Namespace:
+    """The options of this benchmark and of those timing the same model: batch, repeats, seed, --quick."""
+    parser = argparse.ArgumentParser(description=description)
+    parser.add_argument("--batch", type=int, default=batch, help=f"{batch_help} (default: {batch})")
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--quick", action="store_true", help="batch 32, one repeat: a smoke run")
     args = parser.parse_args()
     if args.quick:
         args.batch, args.repeats = 32, 1
+    return args
+
+
+def main() -> None:
+    args = arguments(__doc__.splitlines()[0], 256)
     print(f"mlf_dsresnet20 {MODEL}, batch {args.batch}, best of {args.repeats}; numpy {np.__version__}, "
           f"torch {torch.__version__} ({torch.get_num_threads()} threads)")
     images = torch.rand(args.batch, 3, 32, 32, generator=torch.Generator().manual_seed(args.seed))

@@ -31,9 +31,10 @@ def arch(request):
     return request.param
 
 
-def lively(model, seed: int = 0):
+def lively(model, seed: int = 0, shift: float = 0.0):
     """Give every BN random statistics and affine terms so that random-weight networks fire at moderate rates
-    (with PyTorch's default statistics most tiny random networks stay nearly silent)."""
+    (with PyTorch's default statistics most tiny random networks stay nearly silent); a negative ``shift`` of the BN
+    biases makes them fire less."""
     import torch
     from torch import nn
 
@@ -48,7 +49,7 @@ def lively(model, seed: int = 0):
                 module.running_var.copy_(torch.rand(n, generator=generator) * 0.1 + 0.02)
                 if module.weight is not None:
                     module.weight.copy_(torch.rand(n, generator=generator) + 0.5)
-                    module.bias.copy_(torch.randn(n, generator=generator) * 0.3 + 0.3)
+                    module.bias.copy_(torch.randn(n, generator=generator) * 0.3 + 0.3 + shift)
     return model
 
 

@@ -235,7 +235,7 @@ def test_one_error_lists_every_node_loihi_cannot_run():
     expected = ["'conv' (Conv2d): weights: [300, 300] is outside the chip's range [-256, 255]",
                 "'neurons' (IntLIF): threshold: [200000, 200000] is outside", "'neurons' (IntLIF): bias: [0, 5000]",
                 "'pool' (MaxPool2d): not a chip op", "'soft' (LIF): a float neuron", "'soft' (LIF): soft reset",
-                "'readout' (Readout): bias: [0, 9000]", "'readout' (Readout): read by ['after']",
+                "'readout' (Readout): bias: [0, 9000]", "'readout' (Readout): read by 'after'",
                 "'after' (Linear): reads 'readout', a current"]
     for line in expected:
         assert line in message, line

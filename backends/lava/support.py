@@ -14,6 +14,7 @@ import numpy as np
 
 from snncompile.integer import DECAY_ONE, LOIHI2
 
+from ..base import read_readout
 from .network import host_nodes, spike_terms
 
 CHIP_SYNAPSES = ("Conv2d", "Linear", "Affine", "SumPool2d")
@@ -57,9 +58,8 @@ def _node_problems(graph, node, host: set) -> list:
         reasons += _synapse_problems(graph, node)
         if op.bias is not None:
             reasons += _range("bias", op.bias, *LOIHI2.bias_range)
-        readers = list(graph.nx.successors(node.name))
-        if readers:
-            reasons.append(f"read by {readers}, but a readout's value exists only after the last timestep")
+        if read_readout(graph, node):
+            reasons.append(read_readout(graph, node))
     elif kind == "Add" and not node.info.is_events:
         for i in node.inputs:
             reasons += _current_problems(graph, i, host)

@@ -16,7 +16,7 @@ from threadpoolctl import threadpool_limits
 
 from snncompile.errors import ConfigError, GraphError
 
-from ..base import unsupported_error
+from ..base import read_readout, unsupported_error
 from ..result import Result
 from .kernels import MODES, SUPPORTED, Synapse, kernel_for
 
@@ -27,10 +27,8 @@ def unsupported(graph) -> list:
     for node in graph:
         if node.op.kind not in SUPPORTED:
             problems.append(f"node {node.name!r} ({node.op.kind}): the NumPy simulator has no kernel for this op type")
-        elif node.op.kind == "Readout" and graph.nx.out_degree(node.name):
-            readers = ", ".join(repr(name) for name in graph.nx.successors(node.name))
-            problems.append(f"node {node.name!r} (Readout): read by {readers}, but a readout's value exists only after "
-                            f"the last timestep")
+        elif node.op.kind == "Readout" and read_readout(graph, node):
+            problems.append(f"node {node.name!r} (Readout): {read_readout(graph, node)}")
     return problems
 
 

@@ -34,7 +34,7 @@ from onnx import TensorProto, helper, numpy_helper
 
 from snncompile.integer import CURRENT_SHIFT, DECAY_ONE, LOIHI2
 
-from ..base import unsupported_error
+from ..base import read_readout, unsupported_error
 from ..numpy.kernels import exact_in_float32, in_dtype
 
 OPSET = 17
@@ -302,10 +302,8 @@ def unsupported(graph) -> list:
     for node in graph:
         if node.op.kind not in SUPPORTED:
             problems.append(f"node {node.name!r} ({node.op.kind}): the ONNX exporter has no translation for this op type")
-        elif node.op.kind == "Readout" and graph.nx.out_degree(node.name):
-            readers = ", ".join(repr(name) for name in graph.nx.successors(node.name))
-            problems.append(f"node {node.name!r} (Readout): read by {readers}, but a readout's value exists only after "
-                            f"the last timestep")
+        elif node.op.kind == "Readout" and read_readout(graph, node):
+            problems.append(f"node {node.name!r} (Readout): {read_readout(graph, node)}")
     return problems
 
 
