@@ -77,3 +77,14 @@ def test_simulate_of_a_non_artifact_is_one_line(tmp_path, capsys):
     assert main(["simulate", str(tmp_path)]) == 1
     err = capsys.readouterr().err
     assert "graph.json: missing" in err and err.count("\n") == 1
+
+
+def test_a_target_that_cannot_run_the_graph_lists_one_node_per_line_and_writes_nothing(tiny_checkpoint, tmp_path,
+                                                                                       capsys):
+    out = tmp_path / "model.netx"
+    assert main(["compile", str(tiny_checkpoint), "--target", "netx", "-o", str(out)]) != 0
+    header, *problems = capsys.readouterr().err.splitlines()
+    assert header.startswith("snncompile: error: ") and "not supported by backend 'netx'" in header
+    assert len(problems) >= 2 and all(line.startswith("  - node '") for line in problems)
+    assert any("residual" in line for line in problems)
+    assert not out.exists()

@@ -2,8 +2,8 @@
 
 Each subcommand is a module of this package with ``add_parser(subparsers)``, which declares its options and sets
 ``run``, and ``run(args) -> int``, which does the work. Errors snncompile raises on purpose
-(:class:`~snncompile.errors.SnnCompileError`) become one line on stderr and the error's exit code; anything else is a
-bug and keeps its traceback.
+(:class:`~snncompile.errors.SnnCompileError`) become one message on stderr (one line, or a header and one line per
+problem when there are several) and the error's exit code; anything else is a bug and keeps its traceback.
 """
 
 import argparse
@@ -42,8 +42,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         return args.run(args)
     except SnnCompileError as err:
-        message = " ".join(str(err).splitlines())
-        print(f"snncompile: error: {message}", file=sys.stderr)
+        print(f"snncompile: error: {err}", file=sys.stderr)  # a list of problems keeps one line per problem
         return err.exit_code
     except BrokenPipeError:  # the reader went away (`| head`): stop quietly
         sys.stderr.close()
