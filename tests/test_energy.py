@@ -210,8 +210,15 @@ def test_memory_traffic_is_off_by_default_and_adds_weight_reads(mlf_graph, mlf_a
 
 
 def test_an_unknown_profile_is_a_config_error(mlf_graph, mlf_activity):
-    with pytest.raises(ConfigError, match="unknown energy profile 'loihi2'; profiles: cmos45, cmos45-int8"):
-        estimate(mlf_graph, mlf_activity, "loihi2")
+    with pytest.raises(ConfigError, match="unknown energy profile 'loihi3'; profiles: cmos45, cmos45-int8"):
+        estimate(mlf_graph, mlf_activity, "loihi3")
+
+
+def test_loihi2_is_priced_with_loihi_1_figures_and_says_so(mlf_graph, mlf_activity):
+    loihi, loihi2 = (estimate(mlf_graph, mlf_activity, name) for name in ("loihi", "loihi2"))
+    assert loihi2.totals["energy_pj"] == loihi.totals["energy_pj"] > 0
+    assert loihi2.profile.sources[0] == "Intel publishes no per-operation energy figures for Loihi 2: these are Loihi 1's"
+    assert loihi2.as_json()["profile"] == "loihi2"
 
 
 class TwoLayers(nn.Module):
@@ -322,7 +329,7 @@ def test_every_backend_counts_the_same_events(artifact, capsys):
 
 @pytest.mark.parametrize("args, message, code", [
     (["missing.numpy"], "graph.json: missing", 1),
-    (["{artifact}", "--profile", "loihi2"], "unknown energy profile 'loihi2'", 2),
+    (["{artifact}", "--profile", "loihi3"], "unknown energy profile 'loihi3'", 2),
     (["{artifact}", "--backend", "spinnaker"], "unknown backend 'spinnaker'", 2),
     (["{artifact}", "--limit", "0"], "--limit must be at least 1", 2),
 ])

@@ -65,14 +65,17 @@ class Profile:
     sources: tuple = ()
 
 
-PROFILE_NAMES = tuple(dict.fromkeys(row[0] for row in ENERGY_TABLE if row[0] != MEMORY))
+# DESIGN §7 names the chip profile ``loihi2``: it is accepted, priced with the ``loihi`` figures, and says so.
+ALIASES = {"loihi2": ("loihi", "Intel publishes no per-operation energy figures for Loihi 2: these are Loihi 1's")}
+PROFILE_NAMES = (*dict.fromkeys(row[0] for row in ENERGY_TABLE if row[0] != MEMORY), *ALIASES)
 
 
 def profile(name: str) -> Profile:
     """The profile ``name`` (one of :data:`PROFILE_NAMES`) as :data:`ENERGY_TABLE` gives it, memory cost included."""
     if name not in PROFILE_NAMES:
         raise ConfigError(f"unknown energy profile {name!r}; profiles: {', '.join(PROFILE_NAMES)}")
-    rows = [row for row in ENERGY_TABLE if row[0] in (name, MEMORY)]
+    table_name, note = ALIASES.get(name, (name, None))
+    rows = [row for row in ENERGY_TABLE if row[0] in (table_name, MEMORY)]
     figures = {quantity: pj for _, quantity, pj, _ in rows}
-    sources = tuple(f"{quantity} {pj:g} pJ: {source}" for _, quantity, pj, source in rows)
-    return Profile(name, per_target_level=name == "loihi", sources=sources, **figures)
+    sources = (note,) * bool(note) + tuple(f"{quantity} {pj:g} pJ: {source}" for _, quantity, pj, source in rows)
+    return Profile(name, per_target_level=table_name == "loihi", sources=sources, **figures)
