@@ -15,9 +15,11 @@ BACKENDS: dict = {}
 
 
 class Backend(ABC):
-    """One compilation target. Subclasses set ``name`` and are registered with :func:`register`."""
+    """One compilation target. Subclasses set ``name`` and are registered with :func:`register`. A backend whose
+    ``run`` takes a ``progress`` option (called with the samples done so far and a phase) sets ``reports_progress``."""
 
     name: str
+    reports_progress: bool = False
 
     @abstractmethod
     def unsupported(self, graph: Graph) -> list:

@@ -73,7 +73,8 @@ def evaluate(graph, backend: Backend, data, *, limit=None, batch_size: int = 64,
         for start in range(0, total, batch_size):
             stop = min(start + batch_size, total)
             inputs = batch_inputs(data, start, stop)
-            result = backend.run(graph, inputs, T, record=compared)
+            options = {"progress": _advance(bar, start)} if backend.reports_progress else {}
+            result = backend.run(graph, inputs, T, record=compared, **options)
             seconds += result.seconds
             predictions += result.output.argmax(axis=1).tolist()
             for name in event_nodes:
@@ -83,7 +84,8 @@ def evaluate(graph, backend: Backend, data, *, limit=None, batch_size: int = 64,
                 for name in compared:
                     same[name] += int((result.recorded[name] == expected.recorded[name]).sum())
                     reference_spikes[name] += int(expected.recorded[name].sum())
-            bar.update(stop - start)
+            bar.set_postfix_str("", refresh=False)
+            bar.update(stop - bar.n)
     labels = data.test_y[:total].numpy()
     neurons = {n.name: n.info.size for n in graph if n.info.is_events}
     agreement = {name: {"agreement": same[name] / (total * T * neurons[name]),
@@ -91,3 +93,11 @@ def evaluate(graph, backend: Backend, data, *, limit=None, batch_size: int = 64,
                         "rate_integer": spikes[name] / (total * T * neurons[name])} for name in compared}
     return Evaluation(backend.name, total, T, float((np.array(predictions) == labels).mean()), predictions, spikes,
                       neurons, seconds, agreement)
+
+
+def _advance(bar, start: int):
+    """A backend's ``progress`` callback moving ``bar`` to ``start`` plus the samples done, showing the phase."""
+    def advance(done: int, phase: str) -> None:
+        bar.set_postfix_str(phase, refresh=False)
+        bar.update(start + done - bar.n)
+    return advance

@@ -20,6 +20,7 @@ from conftest import lively, tiny_config
 from snncompile.backends import get_backend
 from snncompile.backends.lava import LavaRunError, run_network
 from snncompile.backends.lava.network import NETWORK_FILE, plan
+from snncompile.backends.lava.runtime import RUNNING, _rows, describe_progress
 from snncompile.compiler import compile as compile_model
 from snncompile.compiler import lower_and_quantize
 from snncompile.errors import UnsupportedNodeError
@@ -121,7 +122,11 @@ def test_edge_cases_of_one_population_equal_lif_step_at_every_step():
     graph.add("spikes", Add(), list(EDGE_CASES))
     graph.add("readout", Readout(np.ones((2, neurons), np.int32), np.array([3, -2], np.int32)), ["spikes"])
     graph.set_outputs(["readout"])
-    lava, _ = assert_same_as_integer_simulator(graph, currents.astype(float), T)
+    reports = []
+    lava, _ = assert_same_as_integer_simulator(graph, currents.astype(float), T,
+                                               progress=lambda *report: reports.append(report))
+    assert reports[0] == (0, "building the Lava processes")
+    assert [done for done, _ in reports] == sorted(done for done, _ in reports)
     for name, (threshold, decay, bias) in EDGE_CASES.items():
         v, expected = np.zeros((2, neurons), np.int64), []
         for t in range(T):
@@ -199,6 +204,16 @@ def zoo_graph(arch: str, options: dict, seed: int = 0):
     shape = (config["T"], 1, config["in_channels"], 8, 8) if config["encoding"] == "frames" else (1, 1, 8, 8)
     example = (torch.rand(shape) < 0.3).float() if config["encoding"] == "frames" else torch.rand(shape)
     return lower_and_quantize(trace(model, example)).graph, config
+
+
+def test_progress_counts_a_sample_once_the_step_completing_its_readout_has_run():
+    graph, config = zoo_graph("sew_resnet18", {})
+    network, T, batch = plan(graph), config["T"], 3
+    steps, readout_rows = batch * T + network.depth, _rows(network.depth, T, batch)  # rows: Lava steps from 0
+    for sample in range(batch):
+        completing = readout_rows[sample, -1] + 1
+        assert describe_progress(network, T, batch, steps, RUNNING, completing)[0] == sample + 1
+        assert describe_progress(network, T, batch, steps, RUNNING, completing - 1)[0] == sample
 
 
 @pytest.mark.lava

@@ -21,9 +21,11 @@ from .support import unsupported
 @register
 class LavaBackend(Backend):
     """Loihi 2 through Lava. Its artifact: the integer graph and ``lava_network.json`` (the processes, their
-    connections and depths). ``run`` options: ``record`` (as the NumPy backend), ``timeout`` (seconds per batch)."""
+    connections and depths). ``run`` options: ``record`` (as the NumPy backend), ``timeout`` (seconds per batch),
+    ``progress`` (see :func:`.runtime.run_network`)."""
 
     name = "lava"
+    reports_progress = True
 
     def unsupported(self, graph) -> list:
         return unsupported(graph)

@@ -40,9 +40,10 @@ class Built:
     run_cfg: Loihi2SimCfg
 
 
-def build(graph, network: Network, T: int, steps: int, ring_data: dict, spikes_path) -> Built:
+def build(graph, network: Network, T: int, steps: int, ring_data: dict, spikes_path, progress_path) -> Built:
     """The processes of ``network`` for ``steps`` Lava steps; ``ring_data[population]``: ``[steps, n]`` int32 host
-    current (or spike frames of a spike Input) in Lava order."""
+    current (or spike frames of a spike Input) in Lava order. The recorder writes spikes to ``spikes_path`` and the
+    steps done to ``progress_path`` (:class:`.recorder.SpikeRecorder`)."""
     neurons = {}
     for population in network.populations.values():
         shape = population.lava_shape
@@ -77,7 +78,8 @@ def build(graph, network: Network, T: int, steps: int, ring_data: dict, spikes_p
         _flat(source.s_out).connect(connection.s_in)
         _shaped(connection.a_out, target.a_in.shape).connect(target.a_in)
     lifs = [p.name for p in network.populations.values() if p.kind == "lif"]
-    recorder = SpikeRecorder(shapes=[neurons[name].s_out.shape for name in lifs], path=spikes_path)
+    recorder = SpikeRecorder(shapes=[neurons[name].s_out.shape for name in lifs], path=spikes_path,
+                             progress=progress_path)
     for index, name in enumerate(lifs):
         neurons[name].s_out.connect(getattr(recorder, f"in_{index}"))
     readout = neurons[next(p.name for p in network.populations.values() if p.kind == "readout")]

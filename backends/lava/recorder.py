@@ -3,7 +3,8 @@
 Lava's own sinks (``io.sink.RingBuffer``, ``Monitor``) keep what they receive in a Var, and ``Var.get()`` transfers one
 element at a time (~30 µs each): minutes for a network's spikes. This sink writes each step's spikes straight into an
 ``.npy`` file that the runner maps, and one instance serves every population (one InPort each), so recording costs one
-Lava process. It receives spikes like any other sink; it computes nothing.
+Lava process. It receives spikes like any other sink; it computes nothing. It also counts the steps done, so the
+caller can show progress while Lava runs.
 """
 
 import numpy as np
@@ -21,10 +22,10 @@ from lava.magma.core.sync.protocols.loihi_protocol import LoihiProtocol
 class SpikeRecorder(AbstractProcess):
     """InPorts ``in_0, in_1, ...`` of the given ``shapes``; at step ``t`` (from 1) it writes their values, flattened
     and concatenated, to row ``t - 1`` of the int8 ``.npy`` file at ``path`` (``[steps, total size]``, created by the
-    caller)."""
+    caller), then ``t`` to element 1 of the int64 ``.npy`` file at ``progress``."""
 
-    def __init__(self, *, shapes: list, path: str):
-        super().__init__(shapes=[tuple(s) for s in shapes], path=str(path))
+    def __init__(self, *, shapes: list, path: str, progress: str):
+        super().__init__(shapes=[tuple(s) for s in shapes], path=str(path), progress=str(progress))
         for index, shape in enumerate(shapes):
             setattr(self, f"in_{index}", InPort(shape=tuple(shape)))
 
@@ -37,11 +38,13 @@ class AbstractSpikeRecorderModel(PyLoihiProcessModel):
         sizes = [int(np.prod(shape)) for shape in proc_params["shapes"]]
         self.bounds = np.cumsum([0, *sizes])
         self.rows = np.load(proc_params["path"], mmap_mode="r+")
+        self.progress = np.load(proc_params["progress"], mmap_mode="r+")
 
     def run_spk(self):
         row = self.rows[self.time_step - 1]
         for index in range(len(self.bounds) - 1):
             row[self.bounds[index]:self.bounds[index + 1]] = getattr(self, f"in_{index}").recv().ravel()
+        self.progress[1] = self.time_step
 
 
 def recorder_model(recorder: SpikeRecorder) -> type:

@@ -33,10 +33,12 @@ from ..result import Result
 from . import network as lava_network
 from .support import unsupported
 from .tensors import from_lava
-from .worker import ERROR_FILE, JOB_FILE, READOUT_FILE, RING_FILE, SPIKES_FILE, TIMING_FILE
+from .worker import (BUILDING, ERROR_FILE, JOB_FILE, PROGRESS_FILE, READOUT_FILE, RING_FILE, RUNNING, SPIKES_FILE,
+                     STARTING, TIMING_FILE)
 
 DEFAULT_TIMEOUT = 1800.0   # seconds for building and running one batch
 GRACE_SECONDS = 30.0       # the worker's own teardown after its timeout, before its session is killed
+POLL_SECONDS = 0.25        # how often the worker's progress is read
 WORKER = "snncompile.backends.lava.worker"
 
 
@@ -60,13 +62,14 @@ class LavaRun:
 
 
 def run_network(artifact, inputs, T: int, *, record=(), timeout: float = DEFAULT_TIMEOUT,
-                convolutions: str | None = None) -> LavaRun:
+                convolutions: str | None = None, progress=None) -> LavaRun:
     """Run ``artifact`` (an integer :class:`Graph` or a directory written by the backend's ``emit``) on ``inputs``
     (as :func:`snncompile.backends.numpy.simulate` takes them) for ``T`` steps per sample.
 
     ``record``: node names whose outputs at every step are returned (spikes and counts, the readout, host nodes), or
     ``"all"`` for every node emitting spikes or counts. ``convolutions``: plan the network anew with this choice
-    (:func:`.network.plan`; a graph is planned with ``"auto"`` by default, an artifact runs the plan it holds)."""
+    (:func:`.network.plan`; a graph is planned with ``"auto"`` by default, an artifact runs the plan it holds).
+    ``progress``: called while the worker runs with the samples whose readout is complete and what Lava is doing."""
     started = time.perf_counter()
     if isinstance(T, bool) or not isinstance(T, (int, np.integer)) or T < 1:
         raise ConfigError(f"T must be a positive number of timesteps, got {T!r}")
@@ -90,7 +93,9 @@ def run_network(artifact, inputs, T: int, *, record=(), timeout: float = DEFAULT
         np.savez(job_dir / RING_FILE, **ring_data(graph, network, host, feeds, T, steps))
         job = {"artifact": str(Path(artifact).resolve()), "T": int(T), "steps": steps, "timeout": float(timeout)}
         (job_dir / JOB_FILE).write_text(json.dumps(job))
-        run_worker(job_dir, timeout)
+        np.lib.format.open_memmap(job_dir / PROGRESS_FILE, mode="w+", dtype=np.int64, shape=(2,)).flush()
+        watch = progress and (lambda phase, step: progress(*describe_progress(network, T, batch, steps, phase, step)))
+        run_worker(job_dir, timeout, watch=watch)
         spikes = np.load(job_dir / SPIKES_FILE)
         membranes = np.load(job_dir / READOUT_FILE)
         timing = {**json.loads((job_dir / TIMING_FILE).read_text()), "steps": steps}
@@ -149,17 +154,35 @@ def ring_data(graph, network, host: dict, feeds: dict, T: int, steps: int) -> di
     return data
 
 
-def run_worker(job_dir: Path, timeout: float, module: str = WORKER) -> None:
+def describe_progress(network, T: int, batch: int, steps: int, phase: int, step: int) -> tuple:
+    """``(samples done, what Lava is doing)`` from the worker's ``phase`` and the Lava ``step`` its recorder has done:
+    sample ``b``'s readout is complete after step ``b*T + T + depth``."""
+    if phase == BUILDING:
+        return 0, "building the Lava processes"
+    if phase == STARTING:
+        return 0, f"starting {network.process_count()} Lava processes"
+    assert phase == RUNNING, phase
+    return min(max((step - network.depth) // T, 0), batch), f"Lava step {step}/{steps}"
+
+
+def run_worker(job_dir: Path, timeout: float, module: str = WORKER, watch=None) -> None:
     """Run the worker ``module`` on ``job_dir`` in a new session; kill the session when it is done (or after
-    ``timeout`` plus grace). Raises :class:`LavaRunError` with the worker's report when it failed."""
+    ``timeout`` plus grace). ``watch(phase, step)`` is called with the worker's progress (:data:`PROGRESS_FILE`) a
+    few times a second. Raises :class:`LavaRunError` with the worker's report when it failed."""
     environment = {**os.environ, "OMP_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
+    deadline = time.monotonic() + timeout + GRACE_SECONDS
     with open(job_dir / "worker.log", "wb") as log:
         worker = subprocess.Popen([sys.executable, "-m", module, str(job_dir)], stdout=log, stderr=subprocess.STDOUT,
                                   start_new_session=True, env=environment)
         try:
-            worker.wait(timeout + GRACE_SECONDS)
-        except subprocess.TimeoutExpired:
-            pass
+            while time.monotonic() < deadline:
+                if watch:
+                    watch(*np.load(job_dir / PROGRESS_FILE).tolist())
+                try:
+                    worker.wait(POLL_SECONDS)
+                    break
+                except subprocess.TimeoutExpired:
+                    pass
         finally:
             kill_session(worker.pid)
             worker.wait()

@@ -1,7 +1,8 @@
 """The child process that runs one Lava network: ``python -m snncompile.backends.lava.worker JOB_DIR``.
 
 It imports Lava (through :mod:`.compat`), builds the network (:mod:`.build`), runs it and writes the results into the
-job directory: ``spikes.npy`` (written by the recorder while it runs), ``readout.npy`` (the readout's membrane at every
+job directory: ``progress.npy`` (the phase, and the steps the recorder has seen), ``spikes.npy`` (written by the
+recorder while it runs), ``readout.npy`` (the readout's membrane at every
 step) and ``timing.json``; or ``error.json`` (``message``, ``details``) and a non-zero exit status.
 
 Lava hangs after an exception inside one of its processes (the runtime waits for them forever, and so does ``stop()``),
@@ -25,6 +26,8 @@ from .network import load
 
 JOB_FILE, RING_FILE = "job.json", "ring.npz"
 SPIKES_FILE, READOUT_FILE, TIMING_FILE, ERROR_FILE = "spikes.npy", "readout.npy", "timing.json", "error.json"
+PROGRESS_FILE = "progress.npy"  # int64 [phase, Lava steps done], written while the job runs, read by the parent
+BUILDING, STARTING, RUNNING = range(3)
 POLL_SECONDS = 0.05
 
 
@@ -65,13 +68,15 @@ class LavaJob:
         from .build import build  # imports Lava: after compat.install()
 
         self.job_dir, self.steps = job_dir, job["steps"]
+        self.progress = np.load(job_dir / PROGRESS_FILE, mmap_mode="r+")
         graph, network = load(job["artifact"])
         with np.load(job_dir / RING_FILE) as ring:
             ring_data = {name: ring[name] for name in ring.files}
         width = sum(p.size for p in network.populations.values() if p.kind == "lif")
         np.lib.format.open_memmap(job_dir / SPIKES_FILE, mode="w+", dtype=np.int8, shape=(self.steps, width)).flush()
         started = time.perf_counter()
-        self.built = build(graph, network, job["T"], self.steps, ring_data, job_dir / SPIKES_FILE)
+        self.built = build(graph, network, job["T"], self.steps, ring_data, job_dir / SPIKES_FILE,
+                           job_dir / PROGRESS_FILE)
         self.timing = {"construct_seconds": time.perf_counter() - started, "processes": network.process_count()}
         self.thread = threading.Thread(target=self._run, daemon=True)
         self.error = None
@@ -80,9 +85,11 @@ class LavaJob:
         from lava.magma.core.run_conditions import RunSteps  # noqa: E402 (Lava only after compat.install())
 
         try:
+            self.progress[0] = STARTING
             started = time.perf_counter()
             self.built.recorder.create_runtime(run_cfg=self.built.run_cfg)
             self.timing["compile_seconds"] = time.perf_counter() - started
+            self.progress[0] = RUNNING
             started = time.perf_counter()
             self.built.recorder.run(condition=RunSteps(num_steps=self.steps), run_cfg=self.built.run_cfg)
             self.timing["run_seconds"] = time.perf_counter() - started

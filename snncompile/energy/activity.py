@@ -66,6 +66,7 @@ class Recorder:
 
     def __init__(self, backend, activity: Activity):
         self.backend, self.activity, self.name = backend, activity, backend.name
+        self.reports_progress = backend.reports_progress
 
     def run(self, artifact, inputs, T: int, record=(), **options):
         result = self.backend.run(artifact, inputs, T, record=[*record, *self.activity.recorded], **options)
