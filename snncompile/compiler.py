@@ -20,7 +20,7 @@ from pathlib import Path
 
 from . import ir
 from .backends import get_backend
-from .errors import ConfigError
+from .errors import ConfigError, require_count
 from .evaluation import batch_inputs, dataset_for
 from .frontend import trace, trace_checkpoint
 from .ir.summary import summarize
@@ -96,11 +96,11 @@ def compile(model, example_input=None, *, target: str = "numpy", bits: int = 8, 
             raise TypeError("compiling an nn.Module needs an example_input")
         graph = trace(model, example_input)
     samples = None
-    if calibrate:
+    if require_count(calibrate, "--calibrate (training samples; 0 for max-abs scales)", minimum=0):
         if not graph.metadata.get("metrics"):
             raise ConfigError("--calibrate needs a checkpoint trained by `snncompile train` (it names its data set)")
         data = dataset_for(graph, graph.metadata["metrics"].get("dataset", "digits"))
-        samples = batch_inputs(data, 0, int(calibrate), part="train")
+        samples = batch_inputs(data, 0, calibrate, part="train")
     if graph.metadata.get("integer"):  # a NIR file snncompile wrote from a compiled graph: already chip-ready
         compiled = Compiled(graph, None, compiled_report(graph))
     else:

@@ -4,6 +4,8 @@ Every error carries a message a user can act on: what went wrong, where (layer, 
 The command line turns any :class:`SnnCompileError` into one line on stderr and a non-zero exit.
 """
 
+from numbers import Integral
+
 
 class SnnCompileError(Exception):
     """Base class of every error snncompile raises on purpose."""
@@ -45,3 +47,11 @@ class UnsupportedNodeError(SnnCompileError):
 
 class QuantizationRangeError(SnnCompileError):
     """A value does not fit the integer widths of the target (names the node)."""
+
+
+def require_count(value, what: str, minimum: int = 1, error: type = ConfigError) -> int:
+    """``value`` as an ``int`` when it is a whole number ``>= minimum``; otherwise ``error`` saying what ``what`` must
+    be (``"T"``, ``"--batch-size"``, ...)."""
+    if isinstance(value, bool) or not isinstance(value, Integral) or value < minimum:
+        raise error(f"{what} must be an integer >= {minimum}, got {value!r}")
+    return int(value)

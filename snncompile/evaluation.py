@@ -8,7 +8,7 @@ from tqdm import tqdm
 
 from .backends.base import Backend
 from .data import load
-from .errors import ConfigError
+from .errors import ConfigError, require_count
 
 
 @dataclass
@@ -62,6 +62,7 @@ def evaluate(graph, backend: Backend, data, *, limit=None, batch_size: int = 64,
     total = len(data.test_y) if limit is None else min(int(limit), len(data.test_y))
     if total < 1:
         raise ConfigError(f"--limit must be at least 1, got {limit}")
+    require_count(batch_size, "--batch-size")
     event_nodes = [n.name for n in graph if n.info.is_events]
     compared = [name for name in event_nodes if reference is not None and name in reference
                 and reference[name].info.shape == graph[name].info.shape]

@@ -15,7 +15,7 @@ from torch import nn
 from tqdm import tqdm
 
 from snncompile.data import Dataset, model_input
-from snncompile.errors import ConfigError
+from snncompile.errors import ConfigError, require_count
 
 BATCH_SIZE = 64
 LEARNING_RATE = 3e-3  # demo MLF DS-ResNet, 12 epochs on digits: 96.2 % held-out at 1e-3, 97.6 % at 3e-3 and 1e-2
@@ -29,10 +29,8 @@ def train(model: nn.Module, data: Dataset, *, epochs: int, batch_size: int = BAT
     the ``I`` iterations. ``progress`` shows a bar per epoch with the loss and running train accuracy (on a terminal).
     The model is left in eval mode.
     """
-    if not isinstance(epochs, int) or epochs < 1:
-        raise ConfigError(f"epochs must be an integer >= 1, got {epochs!r}")
-    if not isinstance(batch_size, int) or batch_size < 1:
-        raise ConfigError(f"batch_size must be an integer >= 1, got {batch_size!r}")
+    require_count(epochs, "epochs")
+    require_count(batch_size, "batch_size")
     if not lr > 0:
         raise ConfigError(f"the learning rate must be > 0, got {lr!r}")
     _check_model_accepts(model, data)

@@ -73,10 +73,23 @@ def test_simulate_json_matches_the_python_api(trained_file, tmp_path, capsys):
     assert 0.5 < np.mean([a["agreement"] for a in result["agreement"].values()]) <= 1
 
 
-def test_simulate_of_a_non_artifact_is_one_line(tmp_path, capsys):
-    assert main(["simulate", str(tmp_path)]) == 1
+@pytest.mark.parametrize("argv, message, code", [
+    (["simulate", "{tmp}"], "graph.json: missing", 1),
+    (["simulate", "{checkpoint}"], "a file, not a compiled graph; compile it first", 1),
+    (["simulate", "{artifact}", "--batch-size", "0"], "--batch-size must be an integer >= 1, got 0", 2),
+    (["compile", "{checkpoint}", "--calibrate", "-3", "-o", "{tmp}/out"], "--calibrate (training samples; 0 for "
+                                                                         "max-abs scales) must be an integer >= 0", 2),
+])
+def test_bad_simulate_or_compile_input_is_one_line_and_writes_nothing(trained_file, tmp_path, capsys, argv, message,
+                                                                      code):
+    artifact = tmp_path / "artifact"
+    assert main(["compile", str(trained_file), "-o", str(artifact)]) == 0
+    before = sorted(tmp_path.rglob("*"))
+    capsys.readouterr()
+    assert main([a.format(tmp=tmp_path, checkpoint=trained_file, artifact=artifact) for a in argv]) == code
     err = capsys.readouterr().err
-    assert "graph.json: missing" in err and err.count("\n") == 1
+    assert err.startswith("snncompile: error: ") and message in err and err.count("\n") == 1
+    assert sorted(tmp_path.rglob("*")) == before
 
 
 def test_a_target_that_cannot_run_the_graph_lists_one_node_per_line_and_writes_nothing(tiny_checkpoint, tmp_path,

@@ -15,9 +15,7 @@ from snncompile.frontend import trace
 from snncompile.integer import LOIHI2
 from snncompile.ir import Graph
 from snncompile.ir.ops import LIF, Flatten, Input, Linear, Readout
-from snncompile.evaluation import batch_inputs
 from snncompile.passes import add_identity_synapses
-from snncompile.passes.calibrate import calibrate
 from snncompile.passes.quantize import quantize
 
 

@@ -23,7 +23,7 @@ from pathlib import Path
 import numpy as np
 
 from snncompile import ir
-from snncompile.errors import ConfigError, SnnCompileError
+from snncompile.errors import ConfigError, SnnCompileError, require_count
 from snncompile.integer import CURRENT_SHIFT
 
 from ..base import unsupported_error
@@ -71,8 +71,7 @@ def run_network(artifact, inputs, T: int, *, record=(), timeout: float = DEFAULT
     (:func:`.network.plan`; a graph is planned with ``"auto"`` by default, an artifact runs the plan it holds).
     ``progress``: called while the worker runs with the samples whose readout is complete and what Lava is doing."""
     started = time.perf_counter()
-    if isinstance(T, bool) or not isinstance(T, (int, np.integer)) or T < 1:
-        raise ConfigError(f"T must be a positive number of timesteps, got {T!r}")
+    require_count(T, "T")
     with tempfile.TemporaryDirectory(prefix="snncompile-lava-") as job_dir:
         job_dir = Path(job_dir)
         if isinstance(artifact, ir.Graph):

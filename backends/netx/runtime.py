@@ -12,7 +12,7 @@ from pathlib import Path
 import numpy as np
 
 from snncompile import ir
-from snncompile.errors import ConfigError
+from snncompile.errors import require_count
 from snncompile.integer import CURRENT_SHIFT
 
 from ..base import unsupported_error
@@ -29,8 +29,7 @@ WORKER = "snncompile.backends.netx.worker"
 def run(artifact, inputs, T: int, *, timeout: float = 600.0) -> Result:
     """Run ``artifact`` (an integer graph, or a directory with the graph and its ``network.net``) on spike ``inputs``
     (``[T, B, *shape]``) for ``T`` steps per sample; spikes and output as the NumPy simulator reports them."""
-    if isinstance(T, bool) or not isinstance(T, (int, np.integer)) or T < 1:
-        raise ConfigError(f"T must be a positive number of timesteps, got {T!r}")
+    require_count(T, "T")
     with tempfile.TemporaryDirectory(prefix="snncompile-netx-") as job_dir:
         job_dir = Path(job_dir)
         graph = artifact if isinstance(artifact, ir.Graph) else ir.load(artifact)

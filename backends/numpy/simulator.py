@@ -14,7 +14,7 @@ from functools import partial
 import numpy as np
 from threadpoolctl import threadpool_limits
 
-from snncompile.errors import ConfigError, GraphError
+from snncompile.errors import ConfigError, GraphError, require_count
 
 from ..base import read_readout, unsupported_error
 from ..result import Result
@@ -120,8 +120,7 @@ def merge(results: list) -> Result:
 def check_options(graph, T, mode, dtype) -> None:
     if not graph.outputs:
         raise GraphError(f"graph {graph.name!r} has no outputs; nothing to simulate")
-    if isinstance(T, bool) or not isinstance(T, (int, np.integer)) or T < 1:
-        raise ConfigError(f"T must be a positive number of timesteps, got {T!r}")
+    require_count(T, "T")
     if mode not in MODES:
         raise ConfigError(f"simulation mode must be one of {', '.join(MODES)}, got {mode!r}")
     if np.dtype(dtype).kind != "f":

@@ -20,7 +20,7 @@ import numpy as np
 import torch
 from sklearn.model_selection import train_test_split
 
-from snncompile.errors import DataError
+from snncompile.errors import DataError, require_count
 
 from . import digits
 from .events import event_frames, resize
@@ -63,8 +63,7 @@ def load(name: str = "digits", *, encoding: str = "direct", image_size: int = 8,
     source_size = images.shape[-1]
     if not isinstance(image_size, int) or image_size < source_size:
         raise DataError(f"image_size must be an integer >= {source_size} (the size of {name!r}), got {image_size!r}")
-    if not isinstance(T, int) or T < 1:
-        raise DataError(f"T must be an integer >= 1, got {T!r}")
+    require_count(T, "T", error=DataError)
     if not isinstance(test_fraction, (int, float)) or not 0 < test_fraction < 1:
         raise DataError(f"test_fraction must be between 0 and 1 (exclusive), got {test_fraction!r}")
     train_index, test_index = _stratified_split(labels, test_fraction, seed)

@@ -14,7 +14,7 @@ from torch import fx, nn
 from torch.fx.passes.shape_prop import ShapeProp
 
 from ..errors import UnsupportedModuleError
-from ..ir import Graph, TensorInfo
+from ..ir import Graph
 from ..ir.ops import Add, Input, Readout, SEWLogic
 from ..models.layers import DirectEncoder, PerStep
 from ..models.layers import Readout as ReadoutModule

@@ -66,6 +66,9 @@ def save(graph: Graph, directory) -> Path:
 def load(directory) -> Graph:
     """Read a graph written by :func:`save`, checking version, structure, tensors and every inferred output."""
     directory = Path(directory)
+    if directory.is_file():
+        raise SerializationError(f"{directory}: a file, not a compiled graph; compile it first (`snncompile compile "
+                                 f"{directory} --target numpy -o OUT`) and pass the directory OUT")
     graph_path, tensor_path = directory / GRAPH_FILE, directory / TENSOR_FILE
     for path in (graph_path, tensor_path):
         if not path.is_file():

@@ -29,7 +29,7 @@ import numpy as np
 from ..errors import GraphError, QuantizationRangeError, UnsupportedNodeError
 from ..integer import DECAY_ONE, LOIHI2, decay_12bit
 from ..ir import Graph
-from ..ir.ops import Add, Affine, Conv2d, IntLIF, Linear, Quantize, Readout, SumPool2d
+from ..ir.ops import Affine, Conv2d, IntLIF, Linear, Quantize, Readout, SumPool2d
 
 SYNAPSES = ("Conv2d", "Linear", "Affine", "AvgPool2d")
 PASS_THROUGH = ("Input", "Add", "Flatten")
