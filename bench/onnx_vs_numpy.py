@@ -1,6 +1,6 @@
 """onnxruntime against the NumPy simulator and PyTorch, on the same MLF DS-ResNet-20 and the same images.
 
-    .venv/bin/python bench/onnx_vs_numpy.py [--batch 64] [--repeats 3] [--quick]
+    .venv/bin/python bench/onnx_vs_numpy.py [--batch 256] [--repeats 3] [--quick]
 
 Not a test. The model is bench/simulate_vs_torch.py's (``mlf_dsresnet20``, width 16, K = 3 levels, T = 4, 3x32x32
 inputs, random weights with BN statistics set for moderate activity). In one run it prints:
@@ -54,8 +54,8 @@ def unrolling_cost(graph) -> None:
 
 
 def main() -> None:
-    args = arguments(__doc__.splitlines()[0], 64, "samples (at 256 the unrolled float64 im2col of the float graph "
-                                                   "needs more than the 24 GB here)")
+    args = arguments(__doc__.splitlines()[0], 256, "samples (onnxruntime runs them 32 at a time: its float64 "
+                                                    "im2col buffers grow with the batch)")
     print(f"mlf_dsresnet20 {MODEL}, batch {args.batch}, best of {args.repeats}; onnxruntime {onnxruntime.__version__}, "
           f"numpy {np.__version__}, torch {torch.__version__} ({torch.get_num_threads()} threads)")
     images = torch.rand(args.batch, 3, 32, 32, generator=torch.Generator().manual_seed(args.seed))

@@ -23,6 +23,7 @@ from ..result import Result
 from .export import OUTPUT, RECORDED, SPIKE_COUNTS, export, model_T, with_records
 
 MODEL_FILE = "model.onnx"
+SLICE = 32  # samples per onnxruntime call: MLF DS-ResNet-20 at 32x32 needs several GB at 64 and more than 24 GB at 256
 
 _graph_sessions = weakref.WeakKeyDictionary()
 
@@ -68,7 +69,21 @@ def run(artifact, inputs, T: int, *, record=()) -> Result:
         runner = file_session(path, path.stat().st_mtime_ns, T, names)
     feeds = {name: np.ascontiguousarray(feed[0] if graph[name].op.encoding == "direct" else feed)
              for name, feed in input_feeds(graph, inputs, T, np.float64).items()}
-    values = dict(zip((o.name for o in runner.get_outputs()), runner.run(None, feeds)))
+    values = run_in_slices(runner, feeds, {name: 0 if graph[name].op.encoding == "direct" else 1 for name in feeds})
     spike_counts = {key[len(SPIKE_COUNTS):]: value for key, value in values.items() if key.startswith(SPIKE_COUNTS)}
     recorded = {key[len(RECORDED):]: value for key, value in values.items() if key.startswith(RECORDED)}
     return Result(values[OUTPUT], spike_counts, recorded, {}, time.perf_counter() - start)
+
+
+def run_in_slices(runner: onnxruntime.InferenceSession, feeds: dict, batch_axes: dict) -> dict:
+    """Every output of ``runner`` on ``feeds``, computed :data:`SLICE` samples at a time (onnxruntime's working memory
+    grows with the batch: float64 im2col buffers of every step) and joined on the batch axis: 0 for the logits, 1 for
+    the ``[T, B, ...]`` spike counts and recordings."""
+    name = next(iter(feeds))
+    batch = feeds[name].shape[batch_axes[name]]
+    parts = []
+    for start in range(0, batch, SLICE):
+        part = {key: np.take(feed, range(start, min(start + SLICE, batch)), axis=batch_axes[key])
+                for key, feed in feeds.items()}
+        parts.append(dict(zip((o.name for o in runner.get_outputs()), runner.run(None, part))))
+    return {key: np.concatenate([part[key] for part in parts], axis=0 if key == OUTPUT else 1) for key in parts[0]}
