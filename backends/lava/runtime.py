@@ -92,7 +92,6 @@ def run_network(artifact, inputs, T: int, *, record=(), timeout: float = DEFAULT
         np.savez(job_dir / RING_FILE, **ring_data(graph, network, host, feeds, T, steps))
         job = {"artifact": str(Path(artifact).resolve()), "T": int(T), "steps": steps, "timeout": float(timeout)}
         (job_dir / JOB_FILE).write_text(json.dumps(job))
-        np.lib.format.open_memmap(job_dir / PROGRESS_FILE, mode="w+", dtype=np.int64, shape=(2,)).flush()
         watch = progress and (lambda phase, step: progress(*describe_progress(network, T, batch, steps, phase, step)))
         run_worker(job_dir, timeout, watch=watch)
         spikes = np.load(job_dir / SPIKES_FILE)
@@ -170,6 +169,7 @@ def run_worker(job_dir: Path, timeout: float, module: str = WORKER, watch=None) 
     few times a second. Raises :class:`LavaRunError` with the worker's report when it failed."""
     environment = {**os.environ, "OMP_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
     deadline = time.monotonic() + timeout + GRACE_SECONDS
+    np.lib.format.open_memmap(job_dir / PROGRESS_FILE, mode="w+", dtype=np.int64, shape=(2,)).flush()
     with open(job_dir / "worker.log", "wb") as log:
         worker = subprocess.Popen([sys.executable, "-m", module, str(job_dir)], stdout=log, stderr=subprocess.STDOUT,
                                   start_new_session=True, env=environment)

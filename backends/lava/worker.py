@@ -67,8 +67,7 @@ class LavaJob:
     def __init__(self, job_dir: Path, job: dict):
         from .build import build  # imports Lava: after compat.install()
 
-        self.job_dir, self.steps = job_dir, job["steps"]
-        self.progress = np.load(job_dir / PROGRESS_FILE, mmap_mode="r+")
+        self.prepare(job_dir, job)
         graph, network = load(job["artifact"])
         with np.load(job_dir / RING_FILE) as ring:
             ring_data = {name: ring[name] for name in ring.files}
@@ -78,6 +77,11 @@ class LavaJob:
         self.built = build(graph, network, job["T"], self.steps, ring_data, job_dir / SPIKES_FILE,
                            job_dir / PROGRESS_FILE)
         self.timing = {"construct_seconds": time.perf_counter() - started, "processes": network.process_count()}
+
+    def prepare(self, job_dir: Path, job: dict):
+        """What every job holds before its network is built: the job, its progress file, the thread to run it."""
+        self.job_dir, self.steps = job_dir, job["steps"]
+        self.progress = np.load(job_dir / PROGRESS_FILE, mmap_mode="r+")
         self.thread = threading.Thread(target=self._run, daemon=True)
         self.error = None
 

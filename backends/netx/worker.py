@@ -8,7 +8,6 @@ spikes, ``[steps, *Lava shape]``) and ``membrane.npy`` (the last layer's ``v``).
 import json
 import os
 import sys
-import threading
 import time
 
 import numpy as np
@@ -24,12 +23,10 @@ class NetxJob(LavaJob):
     def __init__(self, job_dir, job: dict):
         from .loader import build  # imports Lava: after compat.install()
 
-        self.job_dir, self.steps = job_dir, job["steps"]
+        self.prepare(job_dir, job)
         started = time.perf_counter()
         self.built = build(job["artifact"], np.load(job_dir / FRAMES_FILE), job["T"], self.steps)
         self.timing = {"construct_seconds": time.perf_counter() - started}
-        self.thread = threading.Thread(target=self._run, daemon=True)
-        self.error = None
 
     def finish(self):
         spikes = {f"layer{index}": next(iter(monitor.get_data().values()))["s_out"]
