@@ -322,9 +322,11 @@ def test_energy_json_equals_the_python_api(artifact, capsys):
     assert report["memory_traffic"] and any(source.startswith("sram_byte") for source in report["sources"])
 
 
-def test_every_backend_counts_the_same_events(artifact, capsys):
-    reports = [energy_json(capsys, artifact, "--limit", "4", "--backend", backend)[2] for backend in ("numpy", "onnx")]
-    assert reports[0]["totals"] == reports[1]["totals"] and reports[1]["backend"] == "onnx"
+@pytest.mark.parametrize("backend", ["onnx", pytest.param("lava", marks=pytest.mark.lava)])
+def test_every_backend_counts_the_same_events(artifact, capsys, backend):
+    reports = [energy_json(capsys, artifact, "--limit", "3", "--backend", name)[2] for name in ("numpy", backend)]
+    assert reports[0]["totals"] == reports[1]["totals"] and reports[0]["layers"] == reports[1]["layers"]
+    assert reports[1]["backend"] == backend and reports[0]["totals"]["sops"] > 0
 
 
 @pytest.mark.parametrize("args, message, code", [
