@@ -40,6 +40,18 @@ class Backend(ABC):
         """Run ``artifact`` (a :class:`Graph` or what ``emit`` wrote) on ``inputs`` for ``T`` timesteps."""
 
 
+def ops_without_support(graph: Graph, supported, lacking: str) -> list:
+    """One line per node of ``graph`` whose op kind is not in ``supported`` (the backend has ``lacking`` for it, e.g.
+    ``"no kernel"``) or that is a Readout other nodes read (:func:`read_readout`)."""
+    problems = []
+    for node in graph:
+        if node.op.kind not in supported:
+            problems.append(f"node {node.name!r} ({node.op.kind}): {lacking} for this op type")
+        elif node.op.kind == "Readout" and (reason := read_readout(graph, node)):
+            problems.append(f"node {node.name!r} (Readout): {reason}")
+    return problems
+
+
 def read_readout(graph: Graph, node) -> str:
     """Why Readout ``node`` cannot run when other nodes read it, or ``""`` when none does."""
     readers = ", ".join(repr(name) for name in graph.nx.successors(node.name))

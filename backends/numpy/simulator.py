@@ -16,20 +16,14 @@ from threadpoolctl import threadpool_limits
 
 from snncompile.errors import ConfigError, GraphError, require_count
 
-from ..base import read_readout, unsupported_error
+from ..base import ops_without_support, unsupported_error
 from ..result import Result
 from .kernels import MODES, SUPPORTED, Synapse, kernel_for
 
 
 def unsupported(graph) -> list:
     """One line per node of ``graph`` the simulator cannot run, naming the node and why."""
-    problems = []
-    for node in graph:
-        if node.op.kind not in SUPPORTED:
-            problems.append(f"node {node.name!r} ({node.op.kind}): the NumPy simulator has no kernel for this op type")
-        elif node.op.kind == "Readout" and read_readout(graph, node):
-            problems.append(f"node {node.name!r} (Readout): {read_readout(graph, node)}")
-    return problems
+    return ops_without_support(graph, SUPPORTED, "the NumPy simulator has no kernel")
 
 
 def simulate(graph, inputs, T: int, *, record=(), mode: str = "auto", dtype=None, workers=None) -> Result:

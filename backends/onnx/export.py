@@ -34,7 +34,7 @@ from onnx import TensorProto, helper, numpy_helper
 
 from snncompile.integer import CURRENT_SHIFT, DECAY_ONE, LOIHI2
 
-from ..base import read_readout, unsupported_error
+from ..base import ops_without_support, unsupported_error
 from ..numpy.kernels import exact_in_float32, in_dtype
 
 OPSET = 17
@@ -299,12 +299,7 @@ def unsupported(graph) -> list:
     problems = []
     if not graph.outputs:
         problems.append(f"graph {graph.name!r} has no outputs: the model would compute nothing")
-    for node in graph:
-        if node.op.kind not in SUPPORTED:
-            problems.append(f"node {node.name!r} ({node.op.kind}): the ONNX exporter has no translation for this op type")
-        elif node.op.kind == "Readout" and read_readout(graph, node):
-            problems.append(f"node {node.name!r} (Readout): {read_readout(graph, node)}")
-    return problems
+    return problems + ops_without_support(graph, SUPPORTED, "the ONNX exporter has no translation")
 
 
 def time_invariant(graph) -> set:
