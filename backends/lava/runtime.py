@@ -90,10 +90,8 @@ def run_network(artifact, inputs, T: int, *, record=(), timeout: float = DEFAULT
         host = host_values(graph, feeds, batch)
         steps = batch * T + network.depth
         np.savez(job_dir / RING_FILE, **ring_data(graph, network, host, feeds, T, steps))
-        job = {"artifact": str(Path(artifact).resolve()), "T": int(T), "steps": steps, "timeout": float(timeout)}
-        (job_dir / JOB_FILE).write_text(json.dumps(job))
         watch = progress and (lambda phase, step: progress(*describe_progress(network, T, batch, steps, phase, step)))
-        run_worker(job_dir, timeout, watch=watch)
+        run_worker(job_dir, artifact, T, steps, timeout, watch=watch)
         spikes = np.load(job_dir / SPIKES_FILE)
         membranes = np.load(job_dir / READOUT_FILE)
         timing = {**json.loads((job_dir / TIMING_FILE).read_text()), "steps": steps}
@@ -163,12 +161,17 @@ def describe_progress(network, T: int, batch: int, steps: int, phase: int, step:
     return min(max((step - network.depth) // T, 0), batch), f"Lava step {step}/{steps}"
 
 
-def run_worker(job_dir: Path, timeout: float, module: str = WORKER, watch=None) -> None:
-    """Run the worker ``module`` on ``job_dir`` in a new session; kill the session when it is done (or after
-    ``timeout`` plus grace). ``watch(phase, step)`` is called with the worker's progress (:data:`PROGRESS_FILE`) a
-    few times a second. Raises :class:`LavaRunError` with the worker's report when it failed."""
+def run_worker(job_dir: Path, artifact, T: int, steps: int, timeout: float, module: str = WORKER,
+               watch=None) -> None:
+    """Run the worker ``module`` on the network file or directory ``artifact`` for ``steps`` Lava steps of samples of
+    ``T`` steps, in a new session, with the inputs the caller has put into ``job_dir``; kill the session when it is
+    done (or after ``timeout`` plus grace). ``watch(phase, step)`` is called with the worker's progress
+    (:data:`PROGRESS_FILE`) a few times a second. Raises :class:`LavaRunError` with the worker's report when it
+    failed."""
     environment = {**os.environ, "OMP_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
     deadline = time.monotonic() + timeout + GRACE_SECONDS
+    job = {"artifact": str(Path(artifact).resolve()), "T": int(T), "steps": int(steps), "timeout": float(timeout)}
+    (job_dir / JOB_FILE).write_text(json.dumps(job))
     np.lib.format.open_memmap(job_dir / PROGRESS_FILE, mode="w+", dtype=np.int64, shape=(2,)).flush()
     with open(job_dir / "worker.log", "wb") as log:
         worker = subprocess.Popen([sys.executable, "-m", module, str(job_dir)], stdout=log, stderr=subprocess.STDOUT,

@@ -5,7 +5,6 @@ Samples follow each other every ``T`` steps. netx adds one step of latency per l
 ``B*T + depth`` steps. The last layer's membrane at the last step of a sample is 64 times the readout's sum.
 """
 
-import json
 import tempfile
 from pathlib import Path
 
@@ -46,9 +45,7 @@ def run(artifact, inputs, T: int, *, timeout: float = 600.0) -> Result:
         stream = np.zeros((steps, *frames.shape[2:]), np.int32)
         stream[:batch * T] = np.swapaxes(frames, 0, 1).reshape(batch * T, *frames.shape[2:])
         np.save(job_dir / FRAMES_FILE, stream)
-        job = {"artifact": str(Path(network).resolve()), "T": int(T), "steps": steps, "timeout": float(timeout)}
-        (job_dir / "job.json").write_text(json.dumps(job))
-        run_worker(job_dir, timeout, WORKER)
+        run_worker(job_dir, network, T, steps, timeout, WORKER)
         with np.load(job_dir / SPIKES_FILE) as recorded:
             spikes = [recorded[f"layer{i}"] for i in range(depth)]
         membrane = np.load(job_dir / MEMBRANE_FILE)
