@@ -7,8 +7,10 @@ anything is emitted. ``emit`` writes an artifact; ``run`` executes an artifact (
 from abc import ABC, abstractmethod
 from pathlib import Path
 
+from ..chip import LOIHI2, Chip
 from ..errors import ConfigError, UnsupportedNodeError
 from ..ir import Graph
+from ..ir.ops import Readout
 from .result import Result
 
 BACKENDS: dict = {}
@@ -16,9 +18,13 @@ BACKENDS: dict = {}
 
 class Backend(ABC):
     """One compilation target. Subclasses set ``name`` and are registered with :func:`register`. A backend whose
-    ``run`` takes a ``progress`` option (called with the samples done so far and a phase) sets ``reports_progress``."""
+    ``run`` takes a ``progress`` option (called with the samples done so far and a phase) sets ``reports_progress``.
+
+    ``chip`` is the chip whose integer arithmetic and widths the target's graphs are quantized for (the NumPy, ONNX
+    and NIR targets run Loihi 2's arithmetic bit for bit, so they declare it too)."""
 
     name: str
+    chip: Chip = LOIHI2
     reports_progress: bool = False
 
     @abstractmethod
@@ -41,13 +47,13 @@ class Backend(ABC):
 
 
 def ops_without_support(graph: Graph, supported, lacking: str) -> list:
-    """One line per node of ``graph`` whose op kind is not in ``supported`` (the backend has ``lacking`` for it, e.g.
-    ``"no kernel"``) or that is a Readout other nodes read (:func:`read_readout`)."""
+    """One line per node of ``graph`` whose op type is not one of the classes in ``supported`` (the backend has
+    ``lacking`` for it, e.g. ``"no kernel"``) or that is a Readout other nodes read (:func:`read_readout`)."""
     problems = []
     for node in graph:
-        if node.op.kind not in supported:
+        if type(node.op) not in supported:
             problems.append(f"node {node.name!r} ({node.op.kind}): {lacking} for this op type")
-        elif node.op.kind == "Readout" and (reason := read_readout(graph, node)):
+        elif isinstance(node.op, Readout) and (reason := read_readout(graph, node)):
             problems.append(f"node {node.name!r} (Readout): {reason}")
     return problems
 

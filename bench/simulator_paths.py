@@ -27,7 +27,7 @@ from types import SimpleNamespace
 
 import numpy as np
 
-from snncompile.backends.numpy.kernels import Synapse, kernel_for
+from snncompile.backends.numpy.kernels import SynapseKernel, kernel_for
 from snncompile.ir import TensorInfo
 from snncompile.ir.ops import AvgPool2d, Conv2d, Linear, Readout, SumPool2d
 
@@ -51,7 +51,7 @@ def synapses(op, in_shape: tuple, out_shape: tuple, batch: int, exact: bool) -> 
     """The event-path and dense-path kernels of ``op`` on spike inputs: float64, or as an integer graph's exact
     simulation computes them (integer weights, float32)."""
     if not exact:
-        return tuple(Synapse(op, TensorInfo(in_shape, "spikes"), out_shape, mode, np.float64)
+        return tuple(SynapseKernel(op, TensorInfo(in_shape, "spikes"), out_shape, mode, np.float64)
                      for mode in ("event", "dense"))
     node = SimpleNamespace(op=dataclasses.replace(op, **{name: np.rint(10 * tensor)
                                                          for name, tensor in op.tensors().items()}),

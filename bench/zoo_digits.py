@@ -2,7 +2,8 @@
 
     .venv/bin/python bench/zoo_digits.py            # the test suite's models (T=2); about a minute on 2 cores
 
-The models and options are the test suite's (tests/conftest.py TRAINED), so these are the figures the tests check.
+The models, options and seeds are the test suite's (tests/conftest.py TRAINED, train_family), so these are the
+figures the tests check.
 """
 
 import sys
@@ -11,14 +12,12 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
 
-from conftest import TRAINED  # noqa: E402
+from conftest import TRAINED, train_family  # noqa: E402
 from snncompile.backends import get_backend  # noqa: E402
 from snncompile.compiler import lower_and_quantize  # noqa: E402
 from snncompile.data import load  # noqa: E402
 from snncompile.evaluation import batch_inputs, evaluate  # noqa: E402
 from snncompile.frontend import trace  # noqa: E402
-from snncompile.models import build  # noqa: E402
-from snncompile.training import train  # noqa: E402
 
 
 def main():
@@ -26,10 +25,9 @@ def main():
     numpy = get_backend("numpy")
     print(f"{'family':<14} {'arch':<16} {'params':>8} {'train s':>8} {'float':>7} {'int8':>7} {'int8 cal':>8} "
           f"{'spike agreement':>15}")
-    for family, (arch, options, epochs) in TRAINED.items():
-        model = build(arch, in_channels=1, num_classes=10, T=2, **options)
+    for family, (arch, _, _) in TRAINED.items():
         start = time.perf_counter()
-        train(model, data, epochs=epochs, seed=0, progress=False)
+        model, _ = train_family(family, data)
         seconds = time.perf_counter() - start
         graph = trace(model, data.test_x[:1])
         floating = evaluate(graph, numpy, data, progress=False).accuracy

@@ -7,7 +7,7 @@ artifact, and check that it fits the chip.
 import argparse
 
 import snncompile
-from snncompile.energy import loihi2_fit
+from snncompile.energy import chip_fit
 from snncompile.energy.report import fit_summary
 
 parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -23,5 +23,5 @@ print(f"{report['arch']} for {args.target}: {report['bits']}-bit weights, T={rep
       f"{len(report['passes'])} passes in {sum(p['seconds'] for p in report['passes']) * 1000:.0f} ms")
 print(f"neurons {report['after_lowering']['neurons']:,}, synapses {report['after_lowering']['synapses']:,} "
       f"after lowering; {len(report['populations'])} scale groups")
-print(fit_summary(loihi2_fit(compiled.graph)))
+print(fit_summary(chip_fit(compiled.graph)))
 print(f"wrote {compiled.artifact}")

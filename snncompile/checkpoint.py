@@ -9,7 +9,6 @@ a checkpoint never runs code from the file. ``arch`` and ``config`` rebuild the 
 :func:`snncompile.models.build`; ``state_dict`` then fills it exactly (``strict=True``).
 """
 
-import os
 import pickle
 import warnings
 from pathlib import Path
@@ -19,6 +18,7 @@ from torch import nn
 
 from snncompile.errors import CheckpointError, ConfigError
 from snncompile.models import build
+from snncompile.outputs import atomic_file
 
 FORMAT_VERSION = 1
 KEYS = ("format_version", "arch", "config", "state_dict", "metrics")
@@ -47,20 +47,12 @@ def save(path, model: nn.Module, metrics: dict) -> None:
         "state_dict": {name: tensor.detach().cpu() for name, tensor in model.state_dict().items()},
         "metrics": dict(metrics),
     }
-    temporary = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        with open(temporary, "wb") as file:
+        with atomic_file(path) as staging, open(staging, "wb") as file:
             torch.save(checkpoint, file)
-            file.flush()
-            os.fsync(file.fileno())
-        os.replace(temporary, path)
     except OSError as err:
         raise CheckpointError(f"cannot write checkpoint {path}: {err.strerror or err}; "
                               f"check that its directory is writable and the disk is not full") from None
-    finally:
-        if temporary.exists():
-            temporary.unlink()
 
 
 def load(path) -> tuple[nn.Module, dict]:

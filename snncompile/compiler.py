@@ -12,21 +12,18 @@ temporary sibling directory first, renamed into place only once complete, so a f
 
 import json
 import os
-import shutil
-import tempfile
 from dataclasses import dataclass
-from functools import partial
 from pathlib import Path
 
 from . import ir
 from .backends import get_backend
+from .chip import LOIHI2, Chip
 from .errors import ConfigError, require_count
 from .evaluation import batch_inputs, dataset_for
 from .frontend import trace, trace_checkpoint
 from .ir.summary import summarize
-from .passes import LOWERING_PIPELINE, PassManager
-from .passes.calibrate import calibrate
-from .passes.quantize import quantize
+from .outputs import atomic_directory
+from .passes import PassManager, pipeline_for
 
 REPORT_FILE = "report.json"
 FLOAT_DIR = "float"
@@ -42,34 +39,26 @@ class Compiled:
     artifact: Path | None = None
 
 
-def lower_and_quantize(graph: ir.Graph, *, bits: int = 8, calibration=None, dump_dir=None, dump_after=()) -> Compiled:
-    """Run the lowering passes and the quantizer on a traced float ``graph``.
+def lower_and_quantize(graph: ir.Graph, *, chip: Chip = LOIHI2, bits: int = 8, calibration=None, dump_dir=None,
+                       dump_after=()) -> Compiled:
+    """Run the pipeline for ``chip`` (:func:`snncompile.passes.pipeline_for`: the lowering passes, then the
+    quantizer) on a traced float ``graph``; the lowered float graph is the graph the quantizer received.
 
     ``calibration``: sample inputs (as the simulator takes them) on which to choose the quantizer's clip ratio;
     without them every scale is max-abs."""
-    names = [p.name for p in LOWERING_PIPELINE]
-    wanted = names + ["quantize"] if dump_after == "all" else [dump_after] if isinstance(dump_after, str) else dump_after
-    unknown = sorted(set(wanted) - set(names) - {"quantize"})
-    if unknown:
-        raise ConfigError(f"cannot dump after {', '.join(unknown)}: the passes are {', '.join(names)}, quantize")
-    lowered, lowering_report = PassManager(LOWERING_PIPELINE, dump_dir, [n for n in wanted if n in names]).run(graph)
-    clip_ratio, calibration_scores = 1.0, None
-    if calibration is not None:
-        clip_ratio, calibration_scores = calibrate(lowered, calibration, bits=bits)
-    quantize_pass = partial(quantize, bits=bits, clip_ratio=clip_ratio)
-    quantize_pass.name = "quantize"
-    quantized, quantize_report = PassManager([quantize_pass], dump_dir, [n for n in wanted if n == "quantize"],
-                                             first_index=len(names) + 1).run(lowered)
+    manager = PassManager(pipeline_for(chip, bits, calibration=calibration), dump_dir, dump_after)
+    lowered, lowering_report = manager.run(graph, stop=-1)
+    quantized, quantize_report = manager.run(lowered, start=-1)
+    quantization = quantized.metadata["passes"]["quantize"]
     before, after = summarize(graph)["totals"], summarize(quantized)["totals"]
     report = {
         "source": graph.metadata.get("source"), "arch": graph.metadata.get("arch"), "bits": bits,
         "T": graph.metadata.get("T"), "encoding": graph.metadata.get("encoding"),
         "stripped": graph.metadata.get("stripped", []),
         "passes": lowering_report + quantize_report,
-        "clip_ratio": clip_ratio,
-        "calibration": None if calibration_scores is None else {
-            "samples": len(calibration), "scores": {str(r): v for r, v in calibration_scores.items()}},
-        "populations": quantized.metadata["passes"]["quantize"]["groups"],
+        "clip_ratio": quantization["clip_ratio"],
+        "calibration": quantization["calibration"],
+        "populations": quantization["groups"],
         "before_lowering": {k: before[k] for k in ("nodes", "neurons", "synapses", "params")},
         "after_lowering": {k: after[k] for k in ("nodes", "neurons", "synapses", "params")},
     }
@@ -104,7 +93,8 @@ def compile(model, example_input=None, *, target: str = "numpy", bits: int = 8, 
     if graph.metadata.get("integer"):  # a NIR file snncompile wrote from a compiled graph: already chip-ready
         compiled = Compiled(graph, None, compiled_report(graph))
     else:
-        compiled = lower_and_quantize(graph, bits=bits, calibration=samples, dump_dir=dump_dir, dump_after=dump_after)
+        compiled = lower_and_quantize(graph, chip=backend.chip, bits=bits, calibration=samples, dump_dir=dump_dir,
+                                      dump_after=dump_after)
     backend.check(compiled.graph)
     compiled.report["target"] = target
     if output is not None:
@@ -125,23 +115,11 @@ def compiled_report(graph: ir.Graph) -> dict:
 
 def write_artifact(output: Path, compiled: Compiled, backend) -> Path:
     """Emit into a temporary sibling of ``output``, then move it into place (replacing an older artifact)."""
-    output.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=f".{output.name}.", dir=output.parent))
-    try:
+    with atomic_directory(output) as staging:
         backend.emit(compiled.graph, staging)
         if compiled.float_graph is not None:
             ir.save(compiled.float_graph, staging / FLOAT_DIR)
         (staging / REPORT_FILE).write_text(json.dumps(compiled.report, indent=1, default=str) + "\n")
-        if output.exists():
-            retired = Path(tempfile.mkdtemp(prefix=f".{output.name}.old.", dir=output.parent))
-            os.replace(output, retired / output.name)
-            os.replace(staging, output)
-            shutil.rmtree(retired)
-        else:
-            os.replace(staging, output)
-    except BaseException:
-        shutil.rmtree(staging, ignore_errors=True)
-        raise
     return output
 
 

@@ -6,7 +6,7 @@ from dataclasses import dataclass, field
 import numpy as np
 from tqdm import tqdm
 
-from .backends.base import Backend
+from .backends.base import Backend, get_backend
 from .data import load
 from .errors import ConfigError, require_count
 
@@ -55,7 +55,8 @@ def evaluate(graph, backend: Backend, data, *, limit=None, batch_size: int = 64,
              reference=None) -> Evaluation:
     """Run ``graph`` on the first ``limit`` test samples of ``data`` with ``backend``.
 
-    With a ``reference`` graph (the float graph the integer one came from), every node present in both is compared:
+    With a ``reference`` graph (the float graph the integer one came from), the reference runs on the NumPy simulator
+    whatever ``backend`` is, and every event node present in both that ``backend`` records is compared:
     ``agreement[node]`` is the share of (sample, step, neuron) entries where both emit the same value, with both
     firing rates."""
     T = int(graph.metadata.get("T") or 1)
@@ -66,32 +67,34 @@ def evaluate(graph, backend: Backend, data, *, limit=None, batch_size: int = 64,
     event_nodes = [n.name for n in graph if n.info.is_events]
     compared = [name for name in event_nodes if reference is not None and name in reference
                 and reference[name].info.shape == graph[name].info.shape]
+    float_backend = get_backend("numpy") if compared else None
     spikes = dict.fromkeys(event_nodes, 0)
-    same = dict.fromkeys(compared, 0)
-    reference_spikes = dict.fromkeys(compared, 0)
+    same, reference_spikes = {}, {}
     predictions, seconds = [], 0.0
     with tqdm(total=total, unit="sample", desc=f"simulate ({backend.name})", disable=None if progress else True) as bar:
         for start in range(0, total, batch_size):
             stop = min(start + batch_size, total)
             inputs = batch_inputs(data, start, stop)
             options = {"progress": _advance(bar, start)} if backend.reports_progress else {}
-            result = backend.run(graph, inputs, T, record=compared, **options)
+            if compared:
+                options["record"] = compared
+            result = backend.run(graph, inputs, T, **options)
             seconds += result.seconds
             predictions += result.output.argmax(axis=1).tolist()
             for name in event_nodes:
                 spikes[name] += int(result.spike_counts[name].sum())
             if compared:
-                expected = backend.run(reference, inputs, T, record=compared)
-                for name in compared:
-                    same[name] += int((result.recorded[name] == expected.recorded[name]).sum())
-                    reference_spikes[name] += int(expected.recorded[name].sum())
+                expected = float_backend.run(reference, inputs, T, record=compared)
+                for name in (n for n in compared if n in result.recorded):
+                    same[name] = same.get(name, 0) + int((result.recorded[name] == expected.recorded[name]).sum())
+                    reference_spikes[name] = reference_spikes.get(name, 0) + int(expected.recorded[name].sum())
             bar.set_postfix_str("", refresh=False)
             bar.update(stop - bar.n)
     labels = data.test_y[:total].numpy()
     neurons = {n.name: n.info.size for n in graph if n.info.is_events}
     agreement = {name: {"agreement": same[name] / (total * T * neurons[name]),
                         "rate_float": reference_spikes[name] / (total * T * neurons[name]),
-                        "rate_integer": spikes[name] / (total * T * neurons[name])} for name in compared}
+                        "rate_integer": spikes[name] / (total * T * neurons[name])} for name in same}
     return Evaluation(backend.name, total, T, float((np.array(predictions) == labels).mean()), predictions, spikes,
                       neurons, seconds, agreement)
 

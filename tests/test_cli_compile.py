@@ -5,12 +5,17 @@ import json
 
 import numpy as np
 import pytest
+import torch
+from torch import nn
 
+import snncompile
 from snncompile import checkpoint
 from snncompile.backends import get_backend
 from snncompile.cli.main import main
 from snncompile.compiler import load_artifact
 from snncompile.evaluation import dataset_for, evaluate
+from snncompile.models.layers import DirectEncoder, Readout
+from snncompile.models.neurons import IFNode
 
 
 @pytest.fixture(scope="module")
@@ -71,6 +76,34 @@ def test_simulate_json_matches_the_python_api(trained_file, tmp_path, capsys):
     assert result["spikes"] == expected.spikes and set(result["spikes"]) == {n.name for n in graph if n.info.is_events}
     assert all(isinstance(v, int) for v in result["spikes"].values()) and sum(result["spikes"].values()) > 0
     assert 0.5 < np.mean([a["agreement"] for a in result["agreement"].values()]) <= 1
+
+
+class DenseChain(nn.Module):
+    """Direct-encoded 8x8 digits -> dense layer -> IF neurons -> readout (T=2): three Lava processes."""
+
+    def __init__(self):
+        super().__init__()
+        self.encoder = DirectEncoder(2)
+        self.flatten = nn.Flatten(start_dim=2)
+        self.fc = nn.Linear(64, 16)
+        self.sn = IFNode(v_threshold=0.5)
+        self.readout = Readout(16, 10)
+
+    def forward(self, x):
+        return self.readout(self.sn(self.fc(self.flatten(self.encoder(x)))))
+
+
+@pytest.mark.lava
+def test_compare_float_on_lava_runs_the_float_reference_on_numpy(tmp_path, capsys):
+    torch.manual_seed(0)
+    out = tmp_path / "chain.lava"
+    snncompile.compile(DenseChain().eval(), torch.rand(1, 1, 8, 8), target="lava", output=out)
+    assert main(["simulate", str(out), "--backend", "lava", "--limit", "2", "--json", "--compare-float"]) == 0
+    lines = capsys.readouterr().out.strip().splitlines()
+    assert "(lava): accuracy" in lines[0] and lines[1].split()[-2:] == ["float", "rate"]
+    result = json.loads(lines[-1])
+    assert result["backend"] == "lava" and set(result["agreement"]) == {"sn"}
+    assert result["agreement"]["sn"]["rate_integer"] == result["firing_rates"]["sn"]
 
 
 @pytest.mark.parametrize("argv, message, code", [

@@ -3,51 +3,29 @@ family, the profiles' arithmetic, the Loihi 2 fit, and ``snncompile energy``."""
 
 import copy
 import json
+from dataclasses import replace
 
 import numpy as np
 import pytest
 import torch
 from torch import nn
 
-from conftest import lively, tiny_config
+from conftest import FAMILIES, family_input, family_model, lively, tiny_config
 from snncompile import compile as compile_model
 from snncompile.backends import get_backend
 from snncompile.backends.numpy.simulator import simulate
+from snncompile.chip import LOIHI2
 from snncompile.cli.main import main
 from snncompile.compiler import load_artifact, lower_and_quantize
-from snncompile.energy import LOIHI2_LIMITS, Activity, estimate, loihi2_fit, measure
+from snncompile.energy import Activity, chip_fit, estimate, measure
 from snncompile.errors import ConfigError
 from snncompile.evaluation import dataset_for
 from snncompile.frontend import trace
-from snncompile.models import FAMILIES as ZOO_FAMILIES
 from snncompile.models import build
 from snncompile.models.layers import DirectEncoder, PerStep, Readout
 from snncompile.models.neurons import IFNode
 
-FAMILIES = {
-    "mlf_dsresnet": ("mlf_dsresnet14", dict(levels=3)),
-    "spiking_resnet": ("spiking_resnet14", {}),
-    "resnet_snn": ("resnet_snn14", {}),
-    "tdbn_resnet": ("tdbn_resnet19", {}),
-    "sew_resnet": ("sew_resnet18", dict(connect="ADD")),
-    "sew_7bnet": ("sew_7bnet", dict(in_channels=2, encoding="frames", connect="ADD")),
-    "sbp_resnet": ("sbp_resnet18", {}),
-}
 T = 3
-
-
-def family_model(family: str):
-    arch, overrides = FAMILIES[family]
-    config = {**tiny_config(arch, T=T), **overrides}
-    torch.manual_seed(0)
-    return lively(build(arch, **config)).double().eval(), config
-
-
-def family_input(config, batch: int = 3) -> torch.Tensor:
-    generator = torch.Generator().manual_seed(1)
-    if config["encoding"] == "frames":
-        return (torch.rand(T, batch, config["in_channels"], 8, 8, generator=generator) > 0.6).double()
-    return torch.rand(batch, config["in_channels"], 8, 8, generator=generator, dtype=torch.float64)
 
 
 def with_unit_weights(layer: nn.Module) -> nn.Module:
@@ -106,17 +84,13 @@ def synaptic_inputs(model, x) -> dict:
     return found
 
 
-def test_the_cross_check_covers_every_zoo_family():
-    assert set(FAMILIES) == set(ZOO_FAMILIES)
-
-
 @pytest.mark.parametrize("family", sorted(FAMILIES))
 def test_sops_equal_an_independent_count_with_pytorch_hooks(family):
     """Spikes entering each conv and linear layer of the PyTorch model (forward hooks) times the exact fan-out of
     their position (the layer run on one-hot inputs) equal the simulator's SOPs per layer and step; the analog
     encoding layer does one MAC per connection per step."""
-    model, config = family_model(family)
-    x = family_input(config)
+    model, config = family_model(family, width=4, T=T)
+    x = family_input(config, batch=3, seed=1)
     inputs = synaptic_inputs(model, x)
     graph = lower_and_quantize(trace(model, x)).float_graph
     activity = Activity.empty(graph, T)
@@ -246,7 +220,7 @@ def two_layers():
 
 
 def test_a_small_graph_fits_one_chip(two_layers):
-    fit = loihi2_fit(two_layers)
+    fit = chip_fit(two_layers)
     by_name = {p.name: p for p in fit.populations}
     assert set(by_name) == {"sn1", "sn2", "readout"}
     assert (by_name["sn1"].synapses, by_name["sn2"].synapses, by_name["readout"].synapses) == (0, 9_600, 500)
@@ -255,20 +229,17 @@ def test_a_small_graph_fits_one_chip(two_layers):
     assert fit.fits_one_chip and fit.problems == []
 
 
-def test_a_population_too_large_for_a_core_is_named(two_layers, monkeypatch):
+def test_a_population_too_large_for_a_core_is_named(two_layers):
     """With 128 bytes of synaptic memory per core, one neuron of ``sn2`` (192 8-bit weights) cannot be mapped; one of
     the readout (50) still can."""
-    monkeypatch.setitem(LOIHI2_LIMITS, "synaptic_bytes_per_core", (128, "test"))
-    fit = loihi2_fit(two_layers)
+    fit = chip_fit(two_layers, replace(LOIHI2, synaptic_bytes_per_core=128))
     assert not fit.fits_one_chip
     assert fit.problems == ["population 'sn2': one neuron's 192 incoming synapses need 192 bytes, more than a "
                             "core's synaptic memory (128 bytes)"]
 
 
-def test_more_cores_than_a_chip_holds_need_more_chips(two_layers, monkeypatch):
-    monkeypatch.setitem(LOIHI2_LIMITS, "neurons_per_core", (64, "test"))
-    monkeypatch.setitem(LOIHI2_LIMITS, "cores_per_chip", (2, "test"))
-    fit = loihi2_fit(two_layers)
+def test_more_cores_than_a_chip_holds_need_more_chips(two_layers):
+    fit = chip_fit(two_layers, replace(LOIHI2, neurons_per_core=64, cores_per_chip=2))
     assert {p.name: p.cores for p in fit.populations} == {"sn1": 3, "sn2": 1, "readout": 1}
     assert fit.totals["chips"] == 3
     assert fit.problems == ["needs 3 chips: 5 cores exceed one chip's 2; largest: 'sn1' (3), 'sn2' (1), "
@@ -318,7 +289,7 @@ def test_energy_json_equals_the_python_api(artifact, capsys):
     _, activity = measure(graph, get_backend("numpy"), dataset_for(graph), limit=8, progress=False)
     expected = json.loads(json.dumps(estimate(graph, activity, "cmos45-int8", memory=True).as_json()))
     assert report["totals"] == expected["totals"] and report["layers"] == expected["layers"]
-    assert report["resources"] == json.loads(json.dumps(loihi2_fit(graph).as_json()))
+    assert report["resources"] == json.loads(json.dumps(chip_fit(graph).as_json()))
     assert report["memory_traffic"] and any(source.startswith("sram_byte") for source in report["sources"])
 
 

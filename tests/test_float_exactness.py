@@ -11,43 +11,11 @@ import numpy as np
 import pytest
 import torch
 
-from conftest import TRAINED, lively, tiny_config
+from conftest import FAMILIES, TRAINED, family_input, family_model
 from snncompile.backends.numpy.simulator import simulate
 from snncompile.frontend import trace
-from snncompile.models import build
 from snncompile.models.layers import SEWConnect
 from snncompile.models.neurons import SpikingNeuron
-
-FAMILIES = {
-    "mlf_k1": ("mlf_dsresnet14", dict(levels=1)),
-    "mlf_k2": ("mlf_dsresnet14", dict(levels=2)),
-    "mlf_k3": ("mlf_dsresnet20", dict(levels=3)),
-    "spiking_resnet": ("spiking_resnet14", {}),
-    "resnet_snn": ("resnet_snn14", {}),
-    "tdbn_resnet19": ("tdbn_resnet19", {}),
-    "tdbn_resnet17_frames": ("tdbn_resnet17", dict(in_channels=2, encoding="frames")),
-    "sew_add_if": ("sew_resnet18", dict(connect="ADD", neuron="IF")),
-    "sew_and_lif": ("sew_resnet18", dict(connect="AND", neuron="LIF", tau=3.0)),
-    "sew_iand_plif": ("sew_resnet34", dict(connect="IAND", neuron="PLIF")),
-    "sew_imagenet_stem": ("sew_resnet18", dict(stem="imagenet")),
-    "sew_bottleneck": ("sew_resnet50", dict(width=2)),
-    "7bnet_add_maxpool": ("sew_7bnet", dict(in_channels=2, encoding="frames", connect="ADD")),
-    "sbp": ("sbp_resnet18", {}),
-}
-
-
-def family_model(key: str, seed: int = 0):
-    arch, overrides = FAMILIES[key]
-    config = {**tiny_config(arch, width=6, T=3), **overrides}
-    torch.manual_seed(seed)
-    return lively(build(arch, **config), seed).double().eval(), config
-
-
-def family_input(config, batch=4, seed=0):
-    generator = torch.Generator().manual_seed(seed)
-    if config["encoding"] == "frames":
-        return (torch.rand(config["T"], batch, config["in_channels"], 8, 8, generator=generator) > 0.6).double()
-    return torch.rand(batch, config["in_channels"], 8, 8, generator=generator, dtype=torch.float64)
 
 
 def torch_spikes(model, x):

@@ -10,7 +10,7 @@ from snncompile.frontend import trace
 from snncompile.ir.summary import summarize
 from snncompile.models import build
 from snncompile.models.layers import DirectEncoder, PerStep, Readout
-from snncompile.models.neurons import IFNode, MLF
+from snncompile.models.neurons import MLF, IFNode, SpikingNeuron
 
 
 def op_kinds(graph):
@@ -107,6 +107,21 @@ def test_unsupported_modules_name_their_path_and_type(layer, message):
     with pytest.raises(UnsupportedModuleError, match=message) as err:
         trace(Unsupported(layer), torch.rand(1, 1, 8, 8))
     assert "supported" in str(err.value)
+
+
+def negative_variance_bn() -> PerStep:
+    bn = nn.BatchNorm2d(2).eval()
+    bn.running_var.fill_(-1.0)
+    return PerStep(bn)
+
+
+@pytest.mark.parametrize("layer, message", [
+    (SpikingNeuron((1.0,), decay=1.5), r"module 'body.1' \(snncompile.models.neurons.SpikingNeuron\): decay must be"),
+    (negative_variance_bn(), r"module 'body.1' \(torch.nn.modules.batchnorm.BatchNorm2d\): running variance"),
+])
+def test_a_value_no_op_can_hold_is_an_error_naming_the_module(layer, message):
+    with pytest.raises(UnsupportedModuleError, match=message):
+        trace(Unsupported(layer), torch.rand(1, 1, 8, 8))
 
 
 def test_unsupported_function_names_the_call():

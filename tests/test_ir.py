@@ -10,7 +10,7 @@ from conftest import tiny_config
 from snncompile.errors import GraphError, SerializationError
 from snncompile.frontend import trace
 from snncompile.ir import FORMAT_VERSION, Graph, load, save
-from snncompile.ir.ops import MLF, Add, Conv2d, Flatten, Input, LIF, Linear, MaxPool2d, SEWLogic
+from snncompile.ir.ops import MLF, Add, Conv2d, Flatten, Input, IntLIF, LIF, Linear, MaxPool2d, SEWLogic
 from snncompile.models import build
 
 
@@ -45,11 +45,22 @@ def test_value_kinds_follow_the_ops():
     ("bad_ref", LIF(), ["nowhere"], "node 'bad_ref' \\(LIF\\): unknown input node\\(s\\) 'nowhere'"),
     ("bad_sew", SEWLogic("AND"), ["mlf", "lif"], "node 'bad_sew' \\(SEWLogic\\): SEW AND needs binary spike inputs"),
     ("conv", LIF(), ["x"], "node 'conv': a node of that name already exists"),
-    ("bad_decay", LIF(decay=1.5), ["conv"], "decay must be in \\[0, 1\\]"),
 ])
 def test_construction_errors_name_the_node(name, op, inputs, message):
     with pytest.raises(GraphError, match=message):
         small_graph().add(name, op, inputs)
+
+
+@pytest.mark.parametrize("make, message", [
+    (lambda: LIF(decay=1.5), "decay must be in \\[0, 1\\], got 1.5"),
+    (lambda: LIF(reset="bounce"), "reset must be one of"),
+    (lambda: MLF(level_thresholds=()), "at least one level"),
+    (lambda: IntLIF(threshold=-1, decay_12bit=4096), "threshold must be a non-negative integer"),
+    (lambda: IntLIF(threshold=10, decay_12bit=5000), "decay_12bit must be in \\[0, 4096\\]"),
+])
+def test_an_op_with_a_bad_field_cannot_be_built(make, message):
+    with pytest.raises(ValueError, match=message):
+        make()
 
 
 def assert_same_graph(a: Graph, b: Graph):
@@ -95,6 +106,13 @@ def test_tampered_tensor_is_rejected(tmp_path):
     tensors["1.weight"] = tensors["1.weight"] * 2
     np.savez(directory / "tensors.npz", **tensors)
     with pytest.raises(SerializationError, match="node 'conv': tensor 'weight' does not match its checksum"):
+        load(directory)
+
+
+def test_a_stored_field_value_no_op_accepts_is_refused_naming_the_node(tmp_path):
+    directory = saved(tmp_path)
+    edit_json(directory, lambda d: d["nodes"][3]["attributes"].update(decay=1.5))
+    with pytest.raises(SerializationError, match="node 'lif' \\(LIF\\): decay must be in \\[0, 1\\], got 1.5"):
         load(directory)
 
 

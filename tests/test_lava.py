@@ -16,7 +16,7 @@ import numpy as np
 import pytest
 import torch
 
-from conftest import lively, tiny_config
+from conftest import FAMILIES, family_model, lively, tiny_config
 from snncompile.backends import get_backend
 from snncompile.backends.lava import LavaRunError, run_network
 from snncompile.backends.lava.network import NETWORK_FILE, plan
@@ -177,7 +177,7 @@ def test_conv_is_a_true_convolution_over_x_y_c_with_flipped_transposed_kernels()
     graph.add("flat", Flatten(), ["neurons"])
     graph.add("readout", Readout(rng.integers(-5, 6, (3, 4 * 4 * 4)).astype(np.int32)), ["flat"])
     graph.set_outputs(["readout"])
-    assert {s.kind for s in plan(graph, "conv").synapses} == {"conv", "dense"}
+    assert {c.kind for c in plan(graph, "conv").connections} == {"conv", "dense"}
     frames = (rng.random((5, 2, 3, 7, 5)) < 0.5).astype(float)
     lava, _ = assert_same_as_integer_simulator(graph, frames, 5, convolutions="conv")
     assert 0 < lava.recorded["neurons"].mean() < 1
@@ -185,29 +185,16 @@ def test_conv_is_a_true_convolution_over_x_y_c_with_flipped_transposed_kernels()
 
 # -- the zoo --------------------------------------------------------------------------------------------------------
 
-FAMILIES = {  # name: (architecture, options beyond tiny_config, run options)
-    "mlf_dsresnet": ("mlf_dsresnet14", {}, {}),                                  # MLF K=3 as one process, residual sums
-    "mlf_dsresnet_conv": ("mlf_dsresnet14", {}, {"convolutions": "conv"}),       # Lava Conv tiled over K levels
-    "sew_add": ("sew_resnet18", {"connect": "ADD"}, {}),
-    "sew_iand": ("sew_resnet18", {"connect": "IAND"}, {}),
-    "sew_7bnet": ("sew_7bnet", {}, {}),                                          # max pooling over counts
-    "tdbn_resnet": ("tdbn_resnet17", {}, {}),                                    # leaky neurons, hidden FC
-    "resnet_snn": ("resnet_snn14", {}, {}),                                      # one-to-one BN shortcuts
-    "sew_frames": ("sew_resnet18", {"encoding": "frames", "in_channels": 2}, {}),  # spike input on chip
-}
-
-
-def zoo_graph(arch: str, options: dict, seed: int = 0):
-    config = {**tiny_config(arch), **options}
-    torch.manual_seed(seed)
-    model = lively(build(arch, **config), seed).eval()
+def zoo_graph(family: str, seed: int = 0):
+    """The integer graph of a float32 :data:`conftest.FAMILIES` ``family`` at width 4, T=2, and its config."""
+    model, config = family_model(family, width=4, T=2, seed=seed, dtype=torch.float32)
     shape = (config["T"], 1, config["in_channels"], 8, 8) if config["encoding"] == "frames" else (1, 1, 8, 8)
     example = (torch.rand(shape) < 0.3).float() if config["encoding"] == "frames" else torch.rand(shape)
     return lower_and_quantize(trace(model, example)).graph, config
 
 
 def test_progress_counts_a_sample_once_the_step_completing_its_readout_has_run():
-    graph, config = zoo_graph("sew_resnet18", {})
+    graph, config = zoo_graph("sew_add_if")
     network, T, batch = plan(graph), config["T"], 3
     steps, readout_rows = batch * T + network.depth, _rows(network.depth, T, batch)  # rows: Lava steps from 0
     for sample in range(batch):
@@ -217,16 +204,16 @@ def test_progress_counts_a_sample_once_the_step_completing_its_readout_has_run()
 
 
 @pytest.mark.lava
-@pytest.mark.parametrize("family", FAMILIES)
-def test_lava_spikes_equal_the_integer_simulator_for_every_family(family):
-    arch, options, run_options = FAMILIES[family]
-    graph, config = zoo_graph(arch, options)
+@pytest.mark.parametrize("family, convolutions", [*((family, None) for family in sorted(FAMILIES)),
+                                                  ("mlf_k3", "conv")])  # and Lava Conv tiled over the K levels
+def test_lava_spikes_equal_the_integer_simulator_for_every_family(family, convolutions):
+    graph, config = zoo_graph(family)
     T, rng = config["T"], np.random.default_rng(1)
     if config["encoding"] == "frames":
         inputs = (rng.random((T, 2, config["in_channels"], 8, 8)) < 0.3).astype(float)
     else:
         inputs = rng.random((2, config["in_channels"], 8, 8))
-    lava, expected = assert_same_as_integer_simulator(graph, inputs, T, **run_options)
+    lava, expected = assert_same_as_integer_simulator(graph, inputs, T, convolutions=convolutions)
     populations = [n.name for n in graph if n.op.kind == "IntLIF"]
     assert 0 < np.mean([expected.recorded[name].mean() for name in populations]) < 1  # the network does fire
 
@@ -287,10 +274,10 @@ def test_compile_for_lava_then_simulate_on_digits_through_the_cli(tmp_path, caps
 def test_an_error_inside_a_lava_process_surfaces_and_leaves_no_process_behind(tmp_path, job_root):
     """A hand-edited artifact asks for a 100-step synaptic delay; Lava's DelaySparse raises inside its process at the
     first step (Loihi 2 delays are 6 bits). Lava itself would hang; the run raises Lava's message instead."""
-    graph, config = zoo_graph("sew_resnet18", {})
+    graph, config = zoo_graph("sew_add_if")
     artifact = get_backend("lava").emit(graph, tmp_path / "model.lava")
     document = json.loads((artifact / NETWORK_FILE).read_text())
-    next(s for s in document["synapses"] if s["kind"] == "delay")["delay"] = 100
+    next(c for c in document["connections"] if c["kind"] == "delay")["delay"] = 100
     (artifact / NETWORK_FILE).write_text(json.dumps(document))
     memory_before = shared_memory()
     with pytest.raises(LavaRunError, match="a Lava process failed: ValueError: DelaySparse Process 'delays' expects "
@@ -303,7 +290,7 @@ def test_an_error_inside_a_lava_process_surfaces_and_leaves_no_process_behind(tm
 
 @pytest.mark.lava
 def test_a_run_past_its_timeout_is_stopped_without_leftovers(job_root):
-    graph, config = zoo_graph("tdbn_resnet17", {})
+    graph, config = zoo_graph("tdbn_resnet19")
     with pytest.raises(LavaRunError, match="before the timeout"):
         run_network(graph, np.zeros((1, 1, 8, 8)), config["T"], timeout=0.5)
     assert lava_processes(job_root) == []

@@ -1,13 +1,15 @@
 """The zoo: every architecture builds, runs forward and backward, and matches the papers' parameter counts."""
 
+import json
 import math
 
 import pytest
 import torch
 
-from conftest import tiny_config
+from conftest import FAMILIES, tiny_config, zoo_family
 from snncompile.errors import ConfigError
-from snncompile.models import ARCHS, build, default_config
+from snncompile.models import ARCHS, build
+from snncompile.models import FAMILIES as ZOO_FAMILIES
 from snncompile.models.layers import SEWConnect
 from snncompile.models.neurons import MLF, IFNode, LIFNode, PLIFNode, STBPLIF
 from snncompile.models.norm import ThresholdDependentBatchNorm
@@ -59,11 +61,14 @@ def test_build_rejects_unknown_names_and_options():
         build("mlf_dsresnet20", width="huge")
 
 
-def test_config_is_plain_data_with_every_option():
-    model = build("mlf_dsresnet14", width=8)
-    assert model.arch == "mlf_dsresnet14"
-    assert set(model.config) == set(default_config("mlf_dsresnet14"))
-    assert model.config["width"] == 8 and model.config["levels"] == 3
+def test_arch_and_config_rebuild_the_model_as_plain_data(arch):
+    torch.manual_seed(0)
+    model = build(arch, **tiny_config(arch)).eval()
+    rebuilt = build(model.arch, **json.loads(json.dumps(model.config))).eval()
+    rebuilt.load_state_dict(model.state_dict())
+    x = torch.rand(2, 1, 8, 8)
+    with torch.no_grad():
+        assert torch.equal(rebuilt(x), model(x))
 
 
 def run_reference_lif(x, decay, gain, thresholds, inclusive, soft=False):
@@ -185,7 +190,8 @@ def test_sbp_heads_shape_the_training_output_only():
     assert heads_called == []
 
 
-def test_arch_list_covers_the_four_seed_families():
-    families = {"mlf_dsresnet", "spiking_resnet", "resnet_snn", "tdbn_resnet", "sew_resnet", "sew_7bnet", "sbp_resnet"}
-    assert all(any(name.startswith(f) for name in ARCHS) for f in families)
-    assert {f"mlf_dsresnet{d}" for d in (14, 20, 32, 44, 68)} <= set(ARCHS)
+def test_the_family_table_of_the_equivalence_tests_covers_every_zoo_family():
+    """``conftest.FAMILIES``, which every backend-equivalence test runs, holds every family of the zoo; every
+    architecture belongs to exactly one family (``zoo_family`` raises otherwise)."""
+    assert {zoo_family(arch) for arch, _ in FAMILIES.values()} == set(ZOO_FAMILIES)
+    assert {zoo_family(arch) for arch in ARCHS} == set(ZOO_FAMILIES)

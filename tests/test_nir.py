@@ -4,12 +4,14 @@ read the file (forward Euler, dt = 1e-4), the float graph still fires the same s
 sums are edges; what NIR cannot express is rejected in one error naming every node; ``compile --target nir`` and
 ``compile model.nir`` complete the round trip on the command line."""
 
+import json
+
 import nir
 import numpy as np
 import pytest
 import torch
 
-from conftest import lively, tiny_config
+from conftest import FAMILIES, lively, tiny_config
 from test_onnx_backend import family_graphs
 from snncompile import checkpoint
 from snncompile.backends import get_backend
@@ -20,13 +22,12 @@ from snncompile.backends.nir.importer import from_nir, read
 from snncompile.backends.numpy import simulate
 from snncompile.cli.main import main
 from snncompile.compiler import load_artifact
-from snncompile.errors import UnsupportedNodeError
+from snncompile.errors import SerializationError, UnsupportedNodeError
 from snncompile.frontend import trace
 from snncompile.ir import Graph
 from snncompile.ir.ops import LIF, Input, Linear, Readout
 from snncompile.models import build
 
-ROUND_TRIP_FAMILIES = ["mlf_k2", "sew_add_if", "sew_and_lif", "tdbn_resnet17_frames", "7bnet_add_maxpool", "sbp"]
 NEURONS = ("LIF", "IntLIF")
 
 
@@ -47,7 +48,7 @@ def assert_same_spikes(graph: Graph, other: Graph, inputs, T: int) -> None:
 
 
 @pytest.mark.parametrize("stage", ["lowered", "integer"])
-@pytest.mark.parametrize("family", ROUND_TRIP_FAMILIES)
+@pytest.mark.parametrize("family", sorted(FAMILIES))
 def test_the_round_trip_through_a_nir_file_keeps_every_spike(family, stage, tmp_path):
     inputs, T, graphs = family_graphs(family)
     graph = graphs[stage]
@@ -183,3 +184,19 @@ def test_a_float_nir_file_from_another_tool_compiles_like_a_checkpoint(tmp_path,
     graph, float_graph, _ = load_artifact(out)
     assert graph.metadata["integer"] and float_graph is not None
     assert sum(n.op.kind == "IntLIF" for n in graph) == sum(n.op.kind == "LIF" for n in graphs["lowered"])
+
+
+def test_a_modified_nir_file_is_one_error_naming_the_node_and_the_file(tmp_path):
+    graph = Graph("small")
+    graph.add("x", Input((4,), "frames", "spikes"))
+    graph.add("fc", Linear(np.ones((3, 4))), ["x"])
+    graph.add("lif", LIF(decay=0.5), ["fc"])
+    graph.add("readout", Readout(np.ones((2, 3))), ["lif"])
+    graph.set_outputs(["readout"])
+    exported = to_nir(graph)
+    stored = json.loads(exported.nodes["lif"].metadata["snncompile"])
+    stored["attributes"]["decay"] = 1.5
+    exported.nodes["lif"].metadata["snncompile"] = json.dumps(stored)
+    nir.write(tmp_path / MODEL_FILE, exported)
+    with pytest.raises(SerializationError, match=r"model\.nir: node 'lif' \(LIF\): .*decay must be in \[0, 1\]"):
+        read(tmp_path / MODEL_FILE)

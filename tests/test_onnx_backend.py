@@ -11,8 +11,7 @@ import onnx
 import pytest
 import torch
 
-from conftest import lively, tiny_config
-from test_float_exactness import FAMILIES, family_input, family_model
+from conftest import FAMILIES, family_input, family_model, lively, tiny_config
 from test_numpy_simulator import Teleport
 from snncompile import checkpoint
 from snncompile.backends import get_backend

@@ -8,20 +8,18 @@ import copy
 
 import numpy as np
 import pytest
-import torch
 
-from conftest import TRAINED, lively, tiny_config
+from conftest import FAMILIES, TRAINED, family_input, family_model
 from snncompile.backends.numpy.simulator import simulate
+from snncompile.chip import LOIHI2_NETX
 from snncompile.errors import ConfigError, GraphError, UnsupportedNodeError
 from snncompile.frontend import trace
 from snncompile.ir import Graph, load
 from snncompile.ir.ops import (LIF, MLF, Add, Affine, AvgPool2d, BatchNorm, Conv2d, Flatten, Input, Linear, MaxPool2d,
                                Readout, SEWLogic)
 from snncompile.ir.serialize import to_dict
-from snncompile.models import build
 from snncompile.passes import (LOWERING_PIPELINE, PassManager, fold_avgpool, fold_batchnorm, fold_input_gain,
-                               lower_maxpool, lower_mlf, lower_sew_logic, remove_dead_nodes, rewrite)
-from test_float_exactness import family_input
+                               lower_maxpool, lower_mlf, lower_sew_logic, pipeline_for, remove_dead_nodes, rewrite)
 
 T, B = 3, 4
 
@@ -366,27 +364,9 @@ def test_nodes_no_output_depends_on_are_removed(rng):
 
 # --- the whole pipeline on the zoo --------------------------------------------------------------------------------
 
-ZOO = {  # tiny random-weight instances of every family; SEW LIF with tau=2 fires enough for its AND joins to fire
-    "mlf_k1": ("mlf_dsresnet14", dict(levels=1)),
-    "mlf_k3": ("mlf_dsresnet14", dict(levels=3)),
-    "spiking_resnet": ("spiking_resnet14", {}),
-    "resnet_snn": ("resnet_snn14", {}),
-    "tdbn_resnet19": ("tdbn_resnet19", {}),
-    "sew_add_if": ("sew_resnet18", dict(connect="ADD", neuron="IF")),
-    "sew_and_lif": ("sew_resnet18", dict(connect="AND", neuron="LIF", tau=2.0)),
-    "sew_iand_plif": ("sew_resnet18", dict(connect="IAND", neuron="PLIF")),
-    "sew_imagenet_stem": ("sew_resnet18", dict(stem="imagenet")),
-    "7bnet_add_maxpool": ("sew_7bnet", dict(in_channels=2, encoding="frames", connect="ADD")),
-    "sbp": ("sbp_resnet18", {}),
-}
-
-
 def zoo_graph(family: str) -> tuple:
     """The traced graph of a tiny float64 instance of ``family`` (T=3), and an input batch for it."""
-    arch, overrides = ZOO[family]
-    config = {**tiny_config(arch, width=6, T=3), **overrides}
-    torch.manual_seed(0)
-    model = lively(build(arch, **config)).double().eval()
+    model, config = family_model(family)
     x = family_input(config)
     return trace(model, x), x.numpy()
 
@@ -404,7 +384,7 @@ def assert_lowering_exercised(lowered: Graph, after):
         assert not replaced or sum(after.spike_counts[name].sum() for name in replaced) > 0
 
 
-@pytest.mark.parametrize("family", sorted(ZOO))
+@pytest.mark.parametrize("family", sorted(FAMILIES))
 def test_lowering_pipeline_preserves_every_spike_of_the_zoo(family):
     graph, x = zoo_graph(family)
     lowered = lower(graph)
@@ -423,7 +403,7 @@ def test_lowering_pipeline_preserves_every_spike_of_trained_checkpoints(trained,
     assert_lowering_exercised(lowered, after)
 
 
-@pytest.mark.parametrize("family", sorted(ZOO))
+@pytest.mark.parametrize("family", sorted(FAMILIES))
 def test_after_lowering_every_neuron_is_a_plain_lif(family):
     lowered = lower(zoo_graph(family)[0])
     assert not {"BatchNorm", "MLF", "SEWLogic", "MaxPool2d"} & set(kinds(lowered).values())
@@ -458,6 +438,20 @@ def test_pass_manager_dumps_loadable_graphs_after_the_named_passes(sew_graph, tm
 
     PassManager(LOWERING_PIPELINE, tmp_path / "all", "all").run(sew_graph)
     assert len(list((tmp_path / "all").iterdir())) == len(LOWERING_PIPELINE)
+
+
+def test_a_chips_pipeline_ends_with_its_quantizer_and_runs_in_slices(sew_graph, tmp_path):
+    pipeline = pipeline_for(LOIHI2_NETX, bits=8)
+    assert [p.name for p in pipeline] == [p.name for p in LOWERING_PIPELINE] + ["quantize"]
+    manager = PassManager(pipeline, tmp_path, "quantize")
+    lowered, lowering_report = manager.run(sew_graph, stop=-1)
+    before = copy.deepcopy(to_dict(lowered)[0])
+    quantized, quantize_report = manager.run(lowered, start=-1)
+    assert to_dict(lowered)[0] == before, "quantize modified its input"
+    assert [entry["pass"] for entry in lowering_report + quantize_report] == [p.name for p in pipeline]
+    assert quantize_report[0]["dump"] == str(tmp_path / f"{len(pipeline):02d}-quantize")
+    record = quantized.metadata["passes"]["quantize"]
+    assert quantized.metadata["integer"] and record["clip_ratio"] == 1.0 and record["calibration"] is None
 
 
 def test_pass_manager_rejects_dumps_it_cannot_make(tmp_path):

@@ -1,13 +1,16 @@
 """Quantization: trained models keep their accuracy in integers, and the range analysis keeps every value in the
 chip's widths (or refuses, naming the node)."""
 
+from dataclasses import replace
+
 import numpy as np
 import pytest
 import torch
 
-from conftest import TRAINED
+from conftest import TRAINED, family_input, family_model
 from snncompile.backends import get_backend
 from snncompile.backends.numpy.simulator import simulate
+from snncompile.chip import LOIHI2_NETX
 from snncompile.compiler import lower_and_quantize
 from snncompile.errors import QuantizationRangeError, UnsupportedNodeError
 from snncompile.evaluation import evaluate
@@ -62,6 +65,20 @@ def test_range_analysis_rescales_a_population_that_could_overflow():
     assert (quantized["sn"].op.threshold + worst) <= LOIHI2.current_max
 
 
+def test_every_width_comes_from_the_target_chip():
+    graph = counts_to_linear(fan_in=2000, max_count_levels=4)
+    narrow = replace(LOIHI2, name="narrow", state_bits=22)
+    groups = {}
+    for chip in (LOIHI2, narrow):
+        quantized = quantize(graph, chip)
+        groups[chip.name] = {g["populations"][0]: g for g in quantized.metadata["passes"]["quantize"]["groups"]}
+        worst = np.abs(quantized["fc"].op.weight).sum(axis=1).max() * 4
+        assert quantized["sn"].op.threshold + worst <= chip.current_max
+    assert groups["narrow"]["sn"]["scale"] < groups["loihi2"]["sn"]["scale"]
+    with pytest.raises(QuantizationRangeError, match="2 to 8 bits"):
+        quantize(graph, LOIHI2_NETX, bits=9)
+
+
 def test_a_fan_in_too_large_for_the_chip_is_refused_naming_the_node():
     with pytest.raises(QuantizationRangeError, match="'fc' into 'sn'|population 'sn'"):
         quantize(counts_to_linear(fan_in=300_000, max_count_levels=1), bits=8)
@@ -105,8 +122,6 @@ def test_fewer_bits_give_coarser_weights(trained):
 @pytest.mark.parametrize("family", ["mlf_k3", "resnet_snn", "sew_and_lif", "sew_iand_plif", "sew_imagenet_stem",
                                     "7bnet_add_maxpool", "sbp", "tdbn_resnet17_frames"])
 def test_every_family_compiles_to_integers_that_track_the_float_graph(family):
-    from test_float_exactness import family_input, family_model
-
     model, config = family_model(family)
     x = family_input(config)
     compiled = lower_and_quantize(trace(model, x), bits=8)
@@ -123,8 +138,6 @@ def test_every_family_compiles_to_integers_that_track_the_float_graph(family):
 
 @pytest.mark.parametrize("family", ["mlf_k3", "sew_iand_plif", "7bnet_add_maxpool", "tdbn_resnet17_frames"])
 def test_the_fast_exact_simulation_equals_the_reference_arithmetic_spike_for_spike(family):
-    from test_float_exactness import family_input, family_model
-
     model, config = family_model(family)
     x = family_input(config, batch=48)  # enough samples for several threads
     graph = lower_and_quantize(trace(model, x), bits=8).graph
@@ -142,13 +155,13 @@ def test_the_fast_exact_simulation_equals_the_reference_arithmetic_spike_for_spi
 
 @pytest.mark.parametrize("decay", [0, 1024, 3000, 4096])
 def test_the_float_membrane_kernel_steps_exactly_like_lif_step(decay):
-    from snncompile.backends.numpy.kernels import FloatIntPopulation
+    from snncompile.backends.numpy.kernels import FloatIntMembranes
     from snncompile.integer import lif_step
     from snncompile.ir.ops import IntLIF
 
     rng = np.random.default_rng(decay)
     op = IntLIF(threshold=900, decay_12bit=decay, bias=rng.integers(-300, 300, 4))
-    kernel = FloatIntPopulation(op, (4, 5), batch=6)
+    kernel = FloatIntMembranes(op, (4, 5), batch=6)
     v = np.zeros((6, 4, 5), np.int64)
     for step in range(40):  # currents up to the chip's limit, then past it (where I << 6 wraps around 24 bits)
         limit = LOIHI2.current_max * (1 if step < 30 else 3)

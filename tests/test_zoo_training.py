@@ -14,9 +14,3 @@ def test_family_trains_on_digits(trained, family):
     assert metrics["test_accuracy"] >= BARS[family]
     # the checkpoint round trip keeps the accuracy exactly
     assert evaluate(model, data.test_x, data.test_y, encoding=data.encoding) == pytest.approx(metrics["test_accuracy"])
-
-
-def test_mlf_model_has_three_levels(trained):
-    model, _, _ = trained("mlf_dsresnet")
-    assert model.config["levels"] == 3
-    assert model.stem[2].thresholds == pytest.approx((0.6, 1.6, 2.6))

@@ -11,6 +11,8 @@ child that runs a network does (:mod:`.worker`).
 
 from pathlib import Path
 
+from snncompile.chip import LOIHI2
+
 from ..base import Backend, register
 from ..result import Result
 from .network import plan, save
@@ -25,17 +27,18 @@ class LavaBackend(Backend):
     ``progress`` (see :func:`.runtime.run_network`)."""
 
     name = "lava"
+    chip = LOIHI2
     reports_progress = True
 
     def unsupported(self, graph) -> list:
-        return unsupported(graph)
+        return unsupported(graph, self.chip)
 
     def emit(self, graph, outdir) -> Path:
         self.check(graph)
-        return save(graph, plan(graph), outdir)
+        return save(graph, plan(graph, chip=self.chip), outdir)
 
     def run(self, artifact, inputs, T: int, **options) -> Result:
-        return run_network(artifact, inputs, T, **options).result
+        return run_network(artifact, inputs, T, chip=self.chip, **options).result
 
 
 __all__ = ["LavaBackend", "LavaRunError", "run_network"]

@@ -3,54 +3,55 @@
 A plan, not Lava objects (no Lava import here): :func:`plan` maps a supported integer graph (:mod:`.support`) to a
 :class:`Network`, which is what ``emit`` writes as JSON and what :mod:`.build` turns into Lava processes.
 
-- **Populations** (one Lava neuron process each). The IntLIF nodes that read the same current with the same decay (the
-  K levels of a lowered MLF unit) share one ``LIFReset`` process of K times the neurons, levels stacked on the channel
-  axis (per-neuron thresholds and biases). The Readout is a non-leaking ``LIFReset`` integrator. A spike Input is a
-  ring buffer of its frames. Relays (below) are plain LIFs.
-- **Synapses** (one Lava connection process per (source population, target population) pair). The IR's synaptic ops
-  between the two (reached through sums of currents, sums of spikes and flattening) are combined into one weight
-  tensor, tiled over the source's and the target's levels: a ``Conv`` for a single Conv2d (or, with
-  ``convolutions="auto"``, a ``Sparse`` where Lava simulates that faster, see :func:`convolution_kind`), a ``Dense``
-  for linear layers, a ``Sparse`` otherwise.
+- **Neuron processes** (:class:`NeuronProcess`, one Lava neuron process per population). The IntLIF nodes that read
+  the same current with the same decay (the K levels of a lowered MLF unit) share one ``LIFReset`` process of K times
+  the neurons, levels stacked on the channel axis (per-neuron thresholds and biases). The Readout is a non-leaking
+  ``LIFReset`` integrator. A spike Input is a ring buffer of its frames. Relays (below) are plain LIFs.
+- **Connections** (:class:`Connection`, one Lava connection process per (source population, target population)
+  pair). The IR's synaptic ops between the two (reached through sums of currents, sums of spikes and flattening) are
+  combined into one weight tensor, tiled over the source's and the target's levels: a ``Conv`` for a single Conv2d
+  (or, with ``convolutions="auto"``, a ``Sparse`` where Lava simulates that faster, see :func:`convolution_kind`), a
+  ``Dense`` for linear layers, a ``Sparse`` otherwise.
 - **Host current**: the Quantize nodes summed into a population; the host computes them and a ring buffer injects
   them into the population's input port (no latency).
 - **Depth**: every connection hop costs one timestep, so population ``P`` sees IR step ``t`` at Lava step ``t + depth
   (P)``, ``depth(P) = max(depth(source) + 1)`` over its synapses (0 for host current only). Where a source is shallower
   than ``depth(P) - 1`` (residual joins) its spikes are delayed first: a relay population of the source at that depth,
-  fed one-to-one through a ``DelaySparse`` with the missing steps as synaptic delay (Loihi 2: at most 63 per hop;
-  longer delays chain relays). Relays are shared by every consumer needing the source at the same depth.
+  fed one-to-one through a ``DelaySparse`` with the missing steps as synaptic delay (at most the chip's ``max_delay``
+  per hop, 63 on Loihi 2; longer delays chain relays). Relays are shared by every consumer needing the source at the
+  same depth.
 """
 
 import json
-from collections import Counter
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import numpy as np
 
 from snncompile import ir
+from snncompile.chip import CHIPS, LOIHI2, Chip
 from snncompile.errors import ConfigError, SerializationError
+from snncompile.ir.ops import Conv2d, Input, IntLIF, Linear, Quantize, Readout
+from snncompile.ir.structure import current_terms, event_terms
 
 NETWORK_FILE = "lava_network.json"
 FORMAT = "snncompile-lava-network"
-VERSION = 1
-MAX_DELAY = 63               # Loihi 2 synaptic delays are 6 bits
-CONV_OPS = ("Conv2d",)
-DENSE_OPS = ("Linear", "Readout")
+VERSION = 2                  # 2: "connections" (was "synapses") and the "chip" the network was planned for
+LIF_NEURONS, READOUT, SPIKE_INPUT, RELAY = "lif", "readout", "spikes", "relay"
+CONV, DENSE, SPARSE, DELAY = "conv", "dense", "sparse", "delay"
 CONVOLUTIONS = ("auto", "conv")
 # One step of a convolution synapse in Lava's fixed-point models, measured here (bench/lava_vs_numpy.py, 2 cores): Conv
 # loops over (output, input) channel pairs, one scipy convolve2d each, about 5.5 us + 0.027 us per padded input
 # position; Sparse costs about 5 ns per connection and holds 8 bytes of weight and index per connection.
 CONV_PAIR_US, CONV_POSITION_US, SPARSE_CONNECTION_US = 5.5, 0.027, 0.005
 SPARSE_CONNECTIONS_MAX = 1 << 22
-HOST_OPS = ("Affine", "BatchNorm", "Conv2d", "Linear", "AvgPool2d", "SumPool2d", "Add", "Flatten", "Quantize")
 
 
 @dataclass
-class Population:
-    """One Lava neuron process. ``kind``: ``lif`` (IntLIF ``members``, one per level), ``readout`` (the Readout node),
-    ``spikes`` (a spike Input node), ``relay`` (the spikes of population ``relays``, with its members and layout,
-    ``depth`` steps late).
+class NeuronProcess:
+    """One Lava neuron process, a population. ``kind``: ``lif`` (IntLIF ``members``, one per level), ``readout`` (the
+    Readout node), ``spikes`` (a spike Input node), ``relay`` (the spikes of population ``relays``, with its members
+    and layout, ``depth`` steps late).
 
     ``shape`` is the IR shape of one level; ``host_current`` maps Quantize nodes summed into the input to how often."""
 
@@ -61,6 +62,23 @@ class Population:
     depth: int = 0
     host_current: dict = field(default_factory=dict)
     relays: str | None = None
+
+    @property
+    def is_lif(self) -> bool:
+        """IntLIF populations: the spiking neurons of the graph, whose spikes are recorded."""
+        return self.kind == LIF_NEURONS
+
+    @property
+    def is_readout(self) -> bool:
+        return self.kind == READOUT
+
+    @property
+    def is_spike_input(self) -> bool:
+        return self.kind == SPIKE_INPUT
+
+    @property
+    def is_relay(self) -> bool:
+        return self.kind == RELAY
 
     @property
     def levels(self) -> int:
@@ -86,7 +104,7 @@ class Population:
 
 
 @dataclass
-class Synapse:
+class Connection:
     """One Lava connection process from population ``source`` to population ``target``.
 
     ``kind``: ``conv``, ``dense`` or ``sparse`` (the IR synaptic ``terms``, each ``[node, multiplicity per source
@@ -98,29 +116,51 @@ class Synapse:
     terms: list = field(default_factory=list)
     delay: int = 0
 
+    @property
+    def is_conv(self) -> bool:
+        return self.kind == CONV
+
+    @property
+    def is_dense(self) -> bool:
+        return self.kind == DENSE
+
+    @property
+    def is_delay(self) -> bool:
+        return self.kind == DELAY
+
 
 @dataclass
 class Network:
-    """Populations in topological order (by name) and the synapses between them."""
+    """Populations in topological order (by name), the connections between them, and the chip whose widths their
+    parameters have."""
 
     populations: dict
-    synapses: list
+    connections: list
+    chip: Chip
 
     @property
     def depth(self) -> int:
         """The latency of the deepest population: run ``T + depth`` steps for one sample."""
         return max(p.depth for p in self.populations.values())
 
+    @property
+    def readout(self) -> NeuronProcess:
+        return next(p for p in self.populations.values() if p.is_readout)
+
+    def lif_populations(self) -> list:
+        """The IntLIF populations, in order: the spikes a run records."""
+        return [p for p in self.populations.values() if p.is_lif]
+
     def process_count(self) -> int:
         """Lava processes: neurons, connections, ring buffers of host current, the spike recorder and the readout
         monitor."""
         injected = sum(1 for p in self.populations.values() if p.host_current)
-        return len(self.populations) + len(self.synapses) + injected + 2
+        return len(self.populations) + len(self.connections) + injected + 2
 
     def to_json(self) -> dict:
-        return {"format": FORMAT, "version": VERSION, "depth": self.depth, "processes": self.process_count(),
-                "populations": [asdict(p) for p in self.populations.values()],
-                "synapses": [asdict(s) for s in self.synapses]}
+        return {"format": FORMAT, "version": VERSION, "chip": self.chip.name, "depth": self.depth,
+                "processes": self.process_count(), "populations": [asdict(p) for p in self.populations.values()],
+                "connections": [asdict(c) for c in self.connections]}
 
     @classmethod
     def from_json(cls, document: dict) -> "Network":
@@ -128,15 +168,15 @@ class Network:
             raise SerializationError(f"not a {FORMAT} document of version {VERSION}")
         populations = {}
         for entry in document["populations"]:
-            population = Population(**{**entry, "shape": tuple(entry["shape"])})
+            population = NeuronProcess(**{**entry, "shape": tuple(entry["shape"])})
             populations[population.name] = population
-        return cls(populations, [Synapse(**entry) for entry in document["synapses"]])
+        return cls(populations, [Connection(**entry) for entry in document["connections"]], CHIPS[document["chip"]])
 
 
 # -- the plan -------------------------------------------------------------------------------------------------------
 
-def plan(graph, convolutions: str = "auto") -> Network:
-    """The process network of a supported integer ``graph`` (see :func:`.support.unsupported`).
+def plan(graph, convolutions: str = "auto", chip: Chip = LOIHI2) -> Network:
+    """The process network of a supported integer ``graph`` (see :func:`.support.unsupported`) on ``chip``.
 
     ``convolutions``: ``"conv"`` maps every single-Conv2d synapse to a Lava ``Conv`` (the weight-shared form a chip
     stores); ``"auto"`` maps it to a ``Sparse`` instead where that simulates faster (:func:`convolution_kind`)."""
@@ -145,17 +185,9 @@ def plan(graph, convolutions: str = "auto") -> Network:
     populations, owner = _populations(graph)
     inputs = {}  # (source population, target population) -> [[synapse node, multiplicities]]
     for target in populations.values():
-        if target.kind == "lif":
-            terms = current_terms(graph, graph[target.members[0]].inputs[0])
-            target.host_current = {name: n for name, n in terms.items() if graph[name].op.kind == "Quantize"}
-            synapses = [name for name in terms for _ in range(terms[name]) if graph[name].op.kind != "Quantize"]
-        elif target.kind == "readout":
-            synapses = target.members
-        else:
-            continue
-        for synapse in synapses:
+        for synapse in _synapses_into(graph, target):
             by_source = {}
-            for node, count in spike_terms(graph, graph[synapse].inputs[0]).items():
+            for node, count in event_terms(graph, graph[synapse].inputs[0]).items():
                 source, level = owner[node]
                 by_source.setdefault(source, [0] * populations[source].levels)[level] += count
             for source, multiplicity in by_source.items():
@@ -163,18 +195,30 @@ def plan(graph, convolutions: str = "auto") -> Network:
     for target in populations.values():
         sources = [populations[s].depth for s, t in inputs if t == target.name]
         target.depth = max(sources) + 1 if sources else 0
-    synapses = _delay_lines(populations, inputs)
+    connections = _delay_lines(populations, inputs, chip.max_delay)
     for (source, target), terms in inputs.items():
-        kinds = {graph[node].op.kind for node, _ in terms}
-        if len(terms) == 1 and kinds <= set(CONV_OPS):
+        ops = [graph[node].op for node, _ in terms]
+        if len(terms) == 1 and isinstance(ops[0], Conv2d):
             kind = convolution_kind(graph, terms[0], populations[source], populations[target], convolutions)
         else:
-            kind = "dense" if kinds <= set(DENSE_OPS) else "sparse"
-        synapses.append(Synapse(source, target, kind, terms))
-    return Network(populations, synapses)
+            kind = DENSE if all(isinstance(op, Linear) for op in ops) else SPARSE
+        connections.append(Connection(source, target, kind, terms))
+    return Network(populations, connections, chip)
 
 
-def convolution_kind(graph, term: list, source: Population, target: Population, convolutions: str) -> str:
+def _synapses_into(graph, target: NeuronProcess) -> list:
+    """The synaptic nodes whose current ``target`` integrates, once per time each is summed; sets the population's
+    ``host_current`` (the Quantize nodes among the terms of its input current)."""
+    if target.is_readout:
+        return target.members
+    if not target.is_lif:
+        return []
+    terms = current_terms(graph, graph[target.members[0]].inputs[0])
+    target.host_current = {name: n for name, n in terms.items() if isinstance(graph[name].op, Quantize)}
+    return [name for name in terms for _ in range(terms[name]) if name not in target.host_current]
+
+
+def convolution_kind(graph, term: list, source: NeuronProcess, target: NeuronProcess, convolutions: str) -> str:
     """``conv``, or ``sparse`` when ``convolutions == "auto"`` and the unrolled connections are few enough to hold
     (:data:`SPARSE_CONNECTIONS_MAX`) and faster to simulate than Lava's Conv, which convolves every pair of its
     ``K'*C_out`` output and ``K*C_in`` input channels separately (MLF levels tile both)."""
@@ -185,56 +229,28 @@ def convolution_kind(graph, term: list, source: Population, target: Population, 
     conv_us = target.levels * c_out * source.levels * c_in * (CONV_PAIR_US + CONV_POSITION_US * padded)
     connections = target.levels * sum(1 for count in multiplicity if count) * op.synapse_count((x,))
     faster = connections * SPARSE_CONNECTION_US < conv_us
-    return "sparse" if convolutions == "auto" and faster and connections <= SPARSE_CONNECTIONS_MAX else "conv"
-
-
-def host_nodes(graph) -> list:
-    """The nodes the host computes in floating point, in graph order: analog Inputs, the ops on them and the Quantize
-    nodes that turn their result into integer current (whose readers are on chip)."""
-    host = set()
-    for node in graph:
-        reads_host = bool(node.inputs) and all(i in host and graph[i].op.kind != "Quantize" for i in node.inputs)
-        if (node.op.kind == "Input" and not node.info.is_events) or (reads_host and node.op.kind in HOST_OPS):
-            host.add(node.name)
-    return [node.name for node in graph if node.name in host]
-
-
-def current_terms(graph, name: str) -> Counter:
-    """The synaptic and Quantize nodes whose outputs sum (through Adds) to the current ``name``, with multiplicity."""
-    node = graph[name]
-    if node.op.kind == "Add":
-        return sum((current_terms(graph, i) for i in node.inputs), Counter())
-    return Counter({name: 1})
-
-
-def spike_terms(graph, name: str) -> Counter:
-    """The IntLIF and spike Input nodes whose spikes sum (through Adds and Flattens) to the events ``name``."""
-    node = graph[name]
-    if node.op.kind in ("Add", "Flatten"):
-        return sum((spike_terms(graph, i) for i in node.inputs), Counter())
-    return Counter({name: 1})
+    return SPARSE if convolutions == "auto" and faster and connections <= SPARSE_CONNECTIONS_MAX else CONV
 
 
 def _populations(graph) -> tuple:
     """The neuron processes, in graph order, and which (process, level) holds each IntLIF / spike Input node."""
     populations, owner, shared = {}, {}, {}
     for node in graph:
-        kind = node.op.kind
-        if kind == "IntLIF":
+        if isinstance(node.op, IntLIF):
             key = (node.inputs[0], node.op.decay_12bit)
             if key not in shared:
-                shared[key] = Population(node.name, "lif", [], node.info.shape)
+                shared[key] = NeuronProcess(node.name, LIF_NEURONS, [], node.info.shape)
                 populations[node.name] = shared[key]
             owner[node.name] = (shared[key].name, len(shared[key].members))
             shared[key].members.append(node.name)
-        elif kind == "Readout" or (kind == "Input" and node.info.kind == "spikes"):
-            populations[node.name] = Population(node.name, "readout" if kind == "Readout" else "spikes", [node.name],
-                                                node.info.shape)
+        elif isinstance(node.op, Readout) or (isinstance(node.op, Input) and node.info.is_events):
+            kind = READOUT if isinstance(node.op, Readout) else SPIKE_INPUT
+            populations[node.name] = NeuronProcess(node.name, kind, [node.name], node.info.shape)
             owner[node.name] = (node.name, 0)
     taken = set(owner)
     for population in populations.values():
         name = _common_name(population.members)
-        if population.kind == "lif" and name not in taken:
+        if population.is_lif and name not in taken:
             population.name = name
             taken.add(name)
     renamed = {p.members[0]: p.name for p in populations.values()}
@@ -256,34 +272,34 @@ def _common_name(members: list) -> str:
     return ".".join(common) or members[0]
 
 
-def _delay_lines(populations: dict, inputs: dict) -> list:
-    """Insert relays so that every synapse joins populations exactly one step apart; re-point ``inputs`` at them.
-    Returns the relays' one-to-one delayed synapses."""
+def _delay_lines(populations: dict, inputs: dict, max_delay: int) -> list:
+    """Insert relays so that every connection joins populations exactly one step apart, each delaying by at most
+    ``max_delay`` steps; re-point ``inputs`` at them. Returns the relays' one-to-one delayed connections."""
     needed = {}
     for source, target in inputs:
         depth = populations[target].depth - 1
         if populations[source].depth < depth:
             needed.setdefault(source, set()).add(depth)
-    synapses = []
+    connections = []
     for source, depths in needed.items():
         previous = populations[source]
         for depth in sorted(depths):
-            while depth - previous.depth - 1 > MAX_DELAY:
-                previous = _relay(populations, synapses, source, previous, previous.depth + MAX_DELAY + 1)
-            previous = _relay(populations, synapses, source, previous, depth)
+            while depth - previous.depth - 1 > max_delay:
+                previous = _relay(populations, connections, source, previous, previous.depth + max_delay + 1)
+            previous = _relay(populations, connections, source, previous, depth)
     for source, target in list(inputs):
         depth = populations[target].depth - 1
         if populations[source].depth < depth:
             inputs[(f"{source}@{depth}", target)] = inputs.pop((source, target))
-    return synapses
+    return connections
 
 
-def _relay(populations: dict, synapses: list, source: str, previous: Population, depth: int) -> Population:
+def _relay(populations: dict, connections: list, source: str, previous: NeuronProcess, depth: int) -> NeuronProcess:
     """A relay of population ``source`` at ``depth``, fed by ``previous`` (the source or a shallower relay)."""
     original = populations[source]
-    relay = Population(f"{source}@{depth}", "relay", list(original.members), original.shape, depth, relays=source)
+    relay = NeuronProcess(f"{source}@{depth}", RELAY, list(original.members), original.shape, depth, relays=source)
     populations[relay.name] = relay
-    synapses.append(Synapse(previous.name, relay.name, "delay", delay=depth - previous.depth - 1))
+    connections.append(Connection(previous.name, relay.name, DELAY, delay=depth - previous.depth - 1))
     return relay
 
 

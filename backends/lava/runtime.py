@@ -23,8 +23,10 @@ from pathlib import Path
 import numpy as np
 
 from snncompile import ir
+from snncompile.chip import LOIHI2, Chip
 from snncompile.errors import ConfigError, SnnCompileError, require_count
-from snncompile.integer import CURRENT_SHIFT
+from snncompile.ir.ops import Add, Input, Readout
+from snncompile.ir.structure import host_nodes
 
 from ..base import unsupported_error
 from ..numpy.kernels import kernel_for
@@ -62,14 +64,15 @@ class LavaRun:
 
 
 def run_network(artifact, inputs, T: int, *, record=(), timeout: float = DEFAULT_TIMEOUT,
-                convolutions: str | None = None, progress=None) -> LavaRun:
+                convolutions: str | None = None, progress=None, chip: Chip = LOIHI2) -> LavaRun:
     """Run ``artifact`` (an integer :class:`Graph` or a directory written by the backend's ``emit``) on ``inputs``
     (as :func:`snncompile.backends.numpy.simulate` takes them) for ``T`` steps per sample.
 
     ``record``: node names whose outputs at every step are returned (spikes and counts, the readout, host nodes), or
     ``"all"`` for every node emitting spikes or counts. ``convolutions``: plan the network anew with this choice
     (:func:`.network.plan`; a graph is planned with ``"auto"`` by default, an artifact runs the plan it holds).
-    ``progress``: called while the worker runs with the samples whose readout is complete and what Lava is doing."""
+    ``progress``: called while the worker runs with the samples whose readout is complete and what Lava is doing.
+    ``chip``: the chip a graph is planned for (an artifact's network names its own)."""
     started = time.perf_counter()
     require_count(T, "T")
     with tempfile.TemporaryDirectory(prefix="snncompile-lava-") as job_dir:
@@ -78,11 +81,12 @@ def run_network(artifact, inputs, T: int, *, record=(), timeout: float = DEFAULT
             graph, network = artifact, None
         else:
             graph, network = lava_network.load(artifact)
-        problems = unsupported(graph)
+            chip = network.chip
+        problems = unsupported(graph, chip)
         if problems:
             raise unsupported_error("lava", graph, problems)
         if network is None or convolutions is not None:
-            network = lava_network.plan(graph, convolutions or "auto")
+            network = lava_network.plan(graph, convolutions or "auto", chip)
             artifact = lava_network.save(graph, network, job_dir / "artifact")
         names = recordable(graph, record)
         feeds = input_feeds(graph, inputs, T, np.float64)
@@ -105,12 +109,12 @@ def recordable(graph, record) -> list:
     if record == "all":
         return [node.name for node in graph if node.info.is_events]
     names = [record] if isinstance(record, str) else list(record)
-    host = set(lava_network.host_nodes(graph))
+    host = set(host_nodes(graph))
     unknown = [name for name in names if name not in graph]
     if unknown:
         raise ConfigError(f"cannot record {', '.join(map(repr, unknown))}: no such node in graph {graph.name!r}")
     hidden = [name for name in names
-              if not (graph[name].info.is_events or graph[name].op.kind == "Readout" or name in host)]
+              if not (graph[name].info.is_events or isinstance(graph[name].op, Readout) or name in host)]
     if hidden:
         raise ConfigError(f"cannot record {', '.join(map(repr, hidden))} on Lava: synaptic currents stay inside the "
                           f"chip (record spikes, counts, the readout or host nodes)")
@@ -120,7 +124,7 @@ def recordable(graph, record) -> list:
 def host_values(graph, feeds: dict, batch: int) -> dict:
     """Every host node's value at every step, ``[T, B, *shape]``, computed by the NumPy simulator's kernels."""
     values, steps = dict(feeds), len(next(iter(feeds.values())))
-    for name in lava_network.host_nodes(graph):
+    for name in host_nodes(graph):
         if name not in feeds:
             node = graph[name]
             kernel = kernel_for(node, tuple(graph[i].info for i in node.inputs), batch, "dense", np.float64)
@@ -133,7 +137,7 @@ def ring_data(graph, network, host: dict, feeds: dict, T: int, steps: int) -> di
     frames of a spike Input, placed at the Lava steps of its depth."""
     data = {}
     for population in network.populations.values():
-        if population.kind == "spikes":
+        if population.is_spike_input:
             per_step = feeds[population.members[0]]
         elif population.host_current:
             per_step = sum(count * host[name] for name, count in population.host_current.items())
@@ -212,22 +216,20 @@ def decode(graph, network, host: dict, feeds: dict, spikes: np.ndarray, membrane
     outputs]``, realigned to IR steps."""
     batch = next(iter(feeds.values())).shape[1]
     values, offset = {}, 0
-    for population in network.populations.values():
-        if population.kind != "lif":
-            continue
+    for population in network.lif_populations():
         columns = spikes[:, offset:offset + population.size]
         offset += population.size
         per_level = from_lava(population, columns[_rows(population.depth, T, batch).T])  # [T, B, K, *shape]
         for level, member in enumerate(population.members):
             values[member] = per_level[:, :, level].astype(np.float64)
-    readout = next(p for p in network.populations.values() if p.kind == "readout")
-    totals = membranes[_rows(readout.depth, T, batch).T] >> CURRENT_SHIFT             # [T, B, outputs] running sums
+    readout = network.readout
+    totals = membranes[_rows(readout.depth, T, batch).T] >> network.chip.current_shift   # [T, B, outputs] running sums
     values[readout.name] = np.diff(totals, axis=0, prepend=0).astype(np.float64)
     for node in graph:
         if node.info.is_events and node.name not in values:
             inputs = [values[i] for i in node.inputs]
-            values[node.name] = (feeds[node.name] if node.op.kind == "Input" else sum(inputs)
-                                 if node.op.kind == "Add" else inputs[0].reshape(T, batch, -1))
+            values[node.name] = (feeds[node.name] if isinstance(node.op, Input) else sum(inputs)
+                                 if isinstance(node.op, Add) else inputs[0].reshape(T, batch, -1))
     spike_counts = {node.name: values[node.name].reshape(T, batch, -1).sum(axis=2).astype(np.int64)
                     for node in graph if node.info.is_events}
     recorded = {name: np.array(values[name] if name in values else host[name]) for name in record}

@@ -71,7 +71,7 @@ class LavaJob:
         graph, network = load(job["artifact"])
         with np.load(job_dir / RING_FILE) as ring:
             ring_data = {name: ring[name] for name in ring.files}
-        width = sum(p.size for p in network.populations.values() if p.kind == "lif")
+        width = sum(p.size for p in network.lif_populations())
         np.lib.format.open_memmap(job_dir / SPIKES_FILE, mode="w+", dtype=np.int8, shape=(self.steps, width)).flush()
         started = time.perf_counter()
         self.built = build(graph, network, job["T"], self.steps, ring_data, job_dir / SPIKES_FILE,

@@ -14,6 +14,7 @@ Importing this package imports neither h5py nor Lava.
 from pathlib import Path
 
 from snncompile import ir
+from snncompile.chip import LOIHI2_NETX
 
 from ..base import Backend, register
 from ..result import Result
@@ -25,11 +26,12 @@ class NetxBackend(Backend):
     frames; option ``timeout`` (seconds)."""
 
     name = "netx"
+    chip = LOIHI2_NETX
 
     def unsupported(self, graph: ir.Graph) -> list:
         from .layers import unsupported
 
-        return unsupported(graph)
+        return unsupported(graph, self.chip)
 
     def emit(self, graph: ir.Graph, outdir) -> Path:
         """Write ``network.net`` and the graph's IR into ``outdir``; returns ``outdir``."""
@@ -37,10 +39,10 @@ class NetxBackend(Backend):
 
         self.check(graph)
         outdir = ir.save(graph, outdir)
-        write(graph, outdir / NETWORK_FILE)
+        write(graph, outdir / NETWORK_FILE, self.chip)
         return outdir
 
     def run(self, artifact, inputs, T: int, **options) -> Result:
         from .runtime import run
 
-        return run(artifact, inputs, T, **options)
+        return run(artifact, inputs, T, self.chip, **options)

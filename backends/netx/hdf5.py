@@ -10,9 +10,12 @@ writes them:
   ``outChannels``; ``dense``: ``weight`` ``[N_out, N_in]`` (after a ``flatten``, inputs in PyTorch's row-major
   ``(C, H, W)`` order), ``inFeatures``, ``outFeatures``. ``bias``: integers per output channel, the neurons'
   ``bias_mant`` (``bias_exp = 6``).
-- ``neuron``: ``type = CUBA``, ``iDecay = 4096`` (netx sets ``du = iDecay - 1 = 4095``: the current passes straight
-  through, as in our integer neurons), ``vDecay = 4096 - D`` (Lava's ``dv``), ``vThMant`` = the integer threshold
-  (compared as ``v > vThMant << 6``), ``refDelay = 1``, ``gradedSpike = False``.
+- ``neuron``: ``type = CUBA``, ``iDecay`` = the chip's ``current_pass_through + 1`` (netx sets ``du = iDecay - 1``,
+  4095 on Loihi 2: the current passes straight through, as in our integer neurons), ``vDecay = decay_one - D`` (Lava's
+  ``dv``), ``vThMant`` = the integer threshold (compared as ``v > vThMant << 6``), ``refDelay = 1``,
+  ``gradedSpike = False``.
+
+The numbers are in the widths of the chip the graph was compiled for (the netx target's ``LOIHI2_NETX``).
 - ``simulation``: ``Ts = 1``, ``tSample = T``.
 """
 
@@ -21,35 +24,34 @@ from pathlib import Path
 import h5py
 import numpy as np
 
-from snncompile.integer import DECAY_ONE, LOIHI2
+from snncompile.chip import Chip
 
-from .layers import layers
+from .layers import INPUT, layers
 
 NETWORK_FILE = "network.net"
-CURRENT_PASS_THROUGH = DECAY_ONE   # iDecay; netx subtracts one: du = 4095
 
 
-def write(graph, path) -> Path:
-    """Write ``network.net`` for a supported integer ``graph`` at ``path``; returns the path."""
+def write(graph, path, chip: Chip) -> Path:
+    """Write ``network.net`` for a supported integer ``graph`` on ``chip`` at ``path``; returns the path."""
     path = Path(path)
     with h5py.File(path, "w") as f:
-        _layer(f, 0, "input", graph.input_nodes[0].info.shape)
+        _layer(f, 0, INPUT, graph.input_nodes[0].info.shape)
         for index, layer in enumerate(layers(graph), start=1):
             group = _layer(f, index, layer.kind, layer.shape)
-            if layer.kind == "flatten":
+            if not layer.has_neurons:
                 continue
             synapse, neuron = graph[layer.synapse].op, graph[layer.neuron].op
             group.create_dataset("weight", data=synapse.weight.astype(np.int64))
-            if layer.kind == "conv":
+            if layer.is_conv:
                 _conv_fields(group, synapse)
             else:
                 group.create_dataset("inFeatures", data=synapse.weight.shape[1])
                 group.create_dataset("outFeatures", data=synapse.weight.shape[0])
-            if neuron.kind == "Readout":
-                _neuron(group, LOIHI2.threshold_max, 0)
+            if layer.is_readout:
+                _neuron(group, chip, chip.threshold_max, 0)
                 bias = synapse.bias
             else:
-                _neuron(group, neuron.threshold, DECAY_ONE - neuron.decay_12bit)
+                _neuron(group, chip, neuron.threshold, chip.decay_one - neuron.decay_12bit)
                 bias = neuron.bias
             if bias is not None:
                 group.create_dataset("bias", data=bias.astype(np.int64))
@@ -58,9 +60,9 @@ def write(graph, path) -> Path:
     return path
 
 
-def _layer(f, index: int, kind: str, shape: tuple):
+def _layer(f, index: int, layer_type: str, shape: tuple):
     group = f.create_group(f"layer/{index}")
-    group.create_dataset("type", (1,), "S10", [kind.encode("ascii")])
+    group.create_dataset("type", (1,), "S10", [layer_type.encode("ascii")])
     group.create_dataset("shape", data=np.array(shape, np.int64))
     return group
 
@@ -75,9 +77,9 @@ def _conv_fields(group, op) -> None:
     group.create_dataset("groups", data=1)
 
 
-def _neuron(group, threshold: int, voltage_decay: int) -> None:
+def _neuron(group, chip: Chip, threshold: int, voltage_decay: int) -> None:
     group.create_dataset("neuron/type", (1,), "S10", [b"CUBA"])
-    group.create_dataset("neuron/iDecay", data=CURRENT_PASS_THROUGH)
+    group.create_dataset("neuron/iDecay", data=chip.current_pass_through + 1)  # netx's reader sets du = iDecay - 1
     group.create_dataset("neuron/vDecay", data=int(voltage_decay))
     group.create_dataset("neuron/vThMant", data=int(threshold))
     group.create_dataset("neuron/refDelay", data=1)

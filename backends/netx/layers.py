@@ -7,20 +7,23 @@ pooling layers and no residual (skip) connections. So a graph fits when it is a 
 
     Input(spikes) -> [Flatten] -> Conv2d|Linear -> IntLIF -> ... -> [Flatten] -> Readout
 
-and each layer's numbers fit netx's encoding (:func:`unsupported`). The Readout becomes a last dense layer whose CUBA
-neurons never fire (threshold at its 17-bit maximum) and integrate without leak: its membrane is the readout's sum.
+and each layer's numbers fit netx's encoding: the widths of the netx target's chip (:func:`unsupported`). The Readout
+becomes a last dense layer whose CUBA neurons never fire (threshold at the chip's maximum) and integrate without leak:
+its membrane is the readout's sum.
 """
 
 from dataclasses import dataclass
 
 import numpy as np
 
-from snncompile.integer import DECAY_ONE, LOIHI2
+from snncompile.chip import Chip
+from snncompile.ir.ops import (LIF, MLF, Add, AvgPool2d, Conv2d, Flatten, Input, IntLIF, Linear, MaxPool2d, Readout,
+                               SEWLogic, SumPool2d)
 
-WEIGHT_RANGE = (-128, 127)   # netx re-encodes weights for an 8-bit synapse; within int8 the encoding is exact
 CHAIN = "netx describes a chain of layers (input, conv, dense, flatten)"
 NO_POOLING = "netx 0.6 has no pooling layer (its reader raises NotImplementedError for 'pool' and 'average')"
 NO_RESIDUAL = "netx 0.6 has no residual or summing connections (its reader raises NotImplementedError for 'concat')"
+INPUT, CONV, DENSE, FLATTEN = "input", "conv", "dense", "flatten"   # netx layer types
 
 
 @dataclass
@@ -33,47 +36,67 @@ class Layer:
     synapse: str = ""
     neuron: str = ""
 
+    @property
+    def is_conv(self) -> bool:
+        return self.kind == CONV
 
-def unsupported(graph) -> list:
-    """One line per node of ``graph`` that netx 0.6 cannot describe, naming the node and why."""
+    @property
+    def has_neurons(self) -> bool:
+        """A synapse and its neurons (a ``conv`` or ``dense`` layer), not a ``flatten``."""
+        return self.kind != FLATTEN
+
+    @property
+    def is_readout(self) -> bool:
+        """The last dense layer, whose synapse and integrating neurons are the Readout node."""
+        return self.has_neurons and self.neuron == self.synapse
+
+
+def unsupported(graph, chip: Chip) -> list:
+    """One line per node of ``graph`` that netx 0.6 cannot describe in the widths of ``chip``, naming the node and
+    why."""
     problems = []
     for node in graph:
-        problems += [f"node {node.name!r} ({node.op.kind}): {reason}" for reason in _problems(graph, node)]
-    if not graph.outputs or graph[graph.outputs[0]].op.kind != "Readout":
+        problems += [f"node {node.name!r} ({node.op.kind}): {reason}" for reason in _problems(graph, node, chip)]
+    if not graph.outputs or not isinstance(graph[graph.outputs[0]].op, Readout):
         problems.append(f"graph {graph.name!r}: its output must be a Readout, the last dense layer")
     return problems
 
 
-def _problems(graph, node) -> list:
-    op, kind = node.op, node.op.kind
+def _problems(graph, node, chip: Chip) -> list:
+    op = node.op
     readers = list(graph.nx.successors(node.name))
     reasons = [f"read by {len(readers)} nodes; {CHAIN}, each read by the next"] if len(readers) > 1 else []
-    if kind in ("Add", "SEWLogic"):
+    if isinstance(op, (Add, SEWLogic)):
         reasons.append(NO_RESIDUAL)
-    elif kind in ("AvgPool2d", "SumPool2d", "MaxPool2d"):
+    elif isinstance(op, (AvgPool2d, SumPool2d, MaxPool2d)):
         reasons.append(NO_POOLING)
-    elif kind == "Input" and node.info.kind != "spikes":
+    elif isinstance(op, Input) and not node.info.is_events:
         reasons.append("netx feeds spikes into its first layer; an analog input is encoded by a host layer, which "
                        "netx has not (compile a model with event-frame input)")
-    elif kind in ("Conv2d", "Linear", "Readout"):
-        reasons += _synapse_problems(graph, node)
-    elif kind == "IntLIF":
-        if graph[node.inputs[0]].op.kind not in ("Conv2d", "Linear"):
+    elif isinstance(op, (Conv2d, Linear)):
+        reasons += _synapse_problems(graph, node, chip)
+    elif isinstance(op, IntLIF):
+        if not _hidden_synapse(graph[node.inputs[0]].op):
             reasons.append(f"reads {node.inputs[0]!r}; a netx neuron reads one conv or dense synapse")
-        reasons += _out_of_range("threshold", op.threshold, 0, LOIHI2.threshold_max)
-        reasons += _out_of_range("decay_12bit D", op.decay_12bit, 1, DECAY_ONE)
+        reasons += _out_of_range("threshold", op.threshold, 0, chip.threshold_max)
+        reasons += _out_of_range("decay_12bit D", op.decay_12bit, *chip.decay_range)
         if op.bias is not None:
-            reasons += _out_of_range("bias", op.bias, *LOIHI2.bias_range)
-    elif kind == "Flatten" and readers and graph[readers[0]].op.kind not in ("Linear", "Readout"):
+            reasons += _out_of_range("bias", op.bias, *chip.bias_range)
+    elif isinstance(op, Flatten) and readers and not isinstance(graph[readers[0]].op, Linear):
         reasons.append("netx flattens only in front of a dense layer")
-    elif kind in ("LIF", "MLF"):
+    elif isinstance(op, (LIF, MLF)):
         reasons.append("a float neuron; netx layers hold integer CUBA neurons (compile the graph first)")
-    elif kind not in ("Input", "Flatten"):
+    elif not isinstance(op, (Input, Flatten)):
         reasons.append(f"no netx layer for this op; {CHAIN}")
     return reasons
 
 
-def _synapse_problems(graph, node) -> list:
+def _hidden_synapse(op) -> bool:
+    """A conv or dense synapse that feeds a layer's neurons (not the readout, whose neurons it is)."""
+    return isinstance(op, (Conv2d, Linear)) and not isinstance(op, Readout)
+
+
+def _synapse_problems(graph, node, chip: Chip) -> list:
     op, source = node.op, graph[node.inputs[0]]
     reasons = []
     if not source.info.is_events:
@@ -83,12 +106,12 @@ def _synapse_problems(graph, node) -> list:
     if op.weight.dtype.kind not in "iu":
         reasons.append("float weights; netx layers hold integers (compile the graph first)")
     else:
-        reasons += _out_of_range("weights", op.weight, *WEIGHT_RANGE)
-    if op.bias is not None and node.op.kind != "Readout":
+        reasons += _out_of_range("weights", op.weight, *chip.weight_range)
+    if op.bias is not None and _hidden_synapse(op):
         reasons.append("a synapse bias; netx biases belong to the neurons")
     elif op.bias is not None:
-        reasons += _out_of_range("bias", op.bias, *LOIHI2.bias_range)
-    if node.op.kind != "Readout" and not any(r.op.kind == "IntLIF" for r in graph.consumers(node.name)):
+        reasons += _out_of_range("bias", op.bias, *chip.bias_range)
+    if _hidden_synapse(op) and not any(isinstance(r.op, IntLIF) for r in graph.consumers(node.name)):
         reasons.append("not followed by an IntLIF population; a netx layer is a synapse and its neurons")
     return reasons
 
@@ -104,12 +127,12 @@ def layers(graph) -> list:
     """The netx layers of a supported ``graph`` after its input, in order."""
     found = []
     for node in graph:
-        kind = node.op.kind
-        if kind == "Flatten":
-            found.append(Layer("flatten", node.info.shape))
-        elif kind in ("Conv2d", "Linear"):
+        op = node.op
+        if isinstance(op, Flatten):
+            found.append(Layer(FLATTEN, node.info.shape))
+        elif isinstance(op, Readout):
+            found.append(Layer(DENSE, node.info.shape, node.name, node.name))
+        elif isinstance(op, (Conv2d, Linear)):
             neuron = graph.consumers(node.name)[0]
-            found.append(Layer("conv" if kind == "Conv2d" else "dense", neuron.info.shape, node.name, neuron.name))
-        elif kind == "Readout":
-            found.append(Layer("dense", node.info.shape, node.name, node.name))
+            found.append(Layer(CONV if isinstance(op, Conv2d) else DENSE, neuron.info.shape, node.name, neuron.name))
     return found

@@ -4,12 +4,13 @@ this module). lava-dl itself is not installable here, so this is its reader's se
 - shapes are reversed into Lava's ``(x, y, z)``; a conv kernel ``[C_out, C_in, kH, kW]`` is flipped in both spatial
   axes and transposed to ``[C_out, kW, kH, C_in]``, its ``(H, W)`` tuples reversed; a dense layer after ``flatten``
   reads the previous layer's port transposed to ``(z, y, x)`` and flattened;
-- dense weights are re-encoded for an 8-bit synapse (:func:`weight_encoding`, netx's ``optimize_weight_bits``);
-- each layer's neurons are ``LIFReset`` with ``du = iDecay - 1``, ``dv = vDecay``, ``vth = vThMant``, ``bias_exp =
-  6`` and ``bias_mant`` per channel, reset every ``T`` steps at phase ``k + 1`` for layer ``k`` (netx's
-  ``reset_interval = T``, ``reset_offset = 1``: samples follow each other every ``T`` steps).
+- dense weights are re-encoded for netx's 8-bit synapse (:func:`weight_encoding`, netx's ``optimize_weight_bits``);
+- each layer's neurons are ``LIFReset`` with ``du = iDecay - 1``, ``dv = vDecay``, ``vth = vThMant``, ``bias_exp``
+  the chip's ``current_shift`` (6) and ``bias_mant`` per channel, reset every ``T`` steps at phase ``k + 1`` for
+  layer ``k`` (netx's ``reset_interval = T``, ``reset_offset = 1``: samples follow each other every ``T`` steps).
 
 Spikes enter the first layer from a ring buffer; a monitor probes every layer's spikes and the last layer's membrane.
+The widths are those of the chip netx's reader builds for, :data:`snncompile.chip.LOIHI2_NETX`.
 """
 
 from dataclasses import dataclass
@@ -23,8 +24,9 @@ from lava.proc.lif.process import LIFReset
 from lava.proc.monitor.process import Monitor
 from lava.utils.weightutils import SignMode
 
-from snncompile.integer import CURRENT_SHIFT
+from snncompile.chip import LOIHI2_NETX
 
+from .layers import CONV, FLATTEN
 from .schema import read
 
 
@@ -41,19 +43,21 @@ class Built:
 
 
 def weight_encoding(weight: np.ndarray) -> dict:
-    """netx's re-encoding of integer weights for an 8-bit synapse: shifted left by the largest ``k`` that keeps them
-    in range (``weight_exp = -k`` undoes it after the sum), with their sign mode and the bits that still vary."""
+    """netx's re-encoding of integer weights for its 8-bit synapse (the netx chip's ``weight_bits``): shifted left by
+    the largest ``k`` that keeps them in range (``weight_exp = -k`` undoes it after the sum), with their sign mode and
+    the bits that still vary."""
+    bits, (signed_low, signed_high) = LOIHI2_NETX.weight_bits, LOIHI2_NETX.weight_range
     high, low = int(weight.max()), int(weight.min())
     signed = high > 0 > low
     if signed:
-        scale, mode = min(127 / high, -128 / low), SignMode.MIXED
+        scale, mode = min(signed_high / high, signed_low / low), SignMode.MIXED
     elif high <= 0:
-        scale, mode = -256 / low, SignMode.INHIBITORY
+        scale, mode = -(1 << bits) / low, SignMode.INHIBITORY
     else:
-        scale, mode = 255 / high, SignMode.EXCITATORY
+        scale, mode = ((1 << bits) - 1) / high, SignMode.EXCITATORY
     shift = int(np.floor(np.log2(scale))) + signed
-    common = next(n for n in range(8, -1, -1) if np.all(weight % (1 << n) == 0)) - signed
-    return {"weights": np.left_shift(weight.astype(np.int32), shift), "num_weight_bits": 8 - shift - common,
+    common = next(n for n in range(bits, -1, -1) if np.all(weight % (1 << n) == 0)) - signed
+    return {"weights": np.left_shift(weight.astype(np.int32), shift), "num_weight_bits": bits - shift - common,
             "weight_exp": -shift, "sign_mode": mode}
 
 
@@ -64,13 +68,13 @@ def build(path, frames: np.ndarray, T: int, steps: int) -> Built:
     source = RingBuffer(data=np.moveaxis(frames, 0, -1).transpose(*reversed(range(len(shape))), len(shape)))
     port, layers, flatten = source.s_out, [], False
     for layer in described[1:]:
-        if layer["type"] == "flatten":
+        if layer["type"] == FLATTEN:
             flatten = True
             continue
-        out_shape = tuple(int(d) for d in layer["shape"][::-1]) if layer["type"] == "conv" else (
+        out_shape = tuple(int(d) for d in layer["shape"][::-1]) if layer["type"] == CONV else (
             int(np.prod(layer["shape"])),)
         neuron = _neurons(layer, out_shape, T, offset=len(layers) + 2)
-        if layer["type"] == "conv":
+        if layer["type"] == CONV:
             synapse = Conv(input_shape=shape, **_conv(layer))
         else:
             synapse = Dense(**weight_encoding(layer["weight"].reshape(out_shape[0], -1)))
@@ -93,7 +97,7 @@ def _neurons(layer: dict, shape: tuple, T: int, offset: int) -> LIFReset:
     bias = layer.get("bias")
     bias_mant = 0 if bias is None else np.broadcast_to(bias, shape).astype(np.int32)  # per channel: the z axis
     return LIFReset(shape=shape, du=int(neuron["iDecay"]) - 1, dv=int(neuron["vDecay"]), vth=int(neuron["vThMant"]),
-                    bias_mant=bias_mant, bias_exp=CURRENT_SHIFT, reset_interval=T, reset_offset=offset % T)
+                    bias_mant=bias_mant, bias_exp=LOIHI2_NETX.current_shift, reset_interval=T, reset_offset=offset % T)
 
 
 def _conv(layer: dict) -> dict:

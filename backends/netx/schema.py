@@ -4,15 +4,15 @@
 arrays, weights and biases as integers); :func:`check` lists every way a file departs from what
 ``lava.lib.dl.netx.hdf5.Network`` can build: consecutive ``layer/<i>`` groups, the keys each layer type reads, shapes
 that chain from one layer to the next, CUBA neuron parameters within Loihi's widths, and no layer type netx leaves
-unimplemented.
+unimplemented. The widths are those of the chip netx's reader builds for, :data:`snncompile.chip.LOIHI2_NETX`.
 """
 
 import h5py
 import numpy as np
 
-from snncompile.integer import DECAY_ONE, LOIHI2
+from snncompile.chip import LOIHI2_NETX
 
-from .layers import WEIGHT_RANGE
+from .layers import CONV, DENSE, FLATTEN, INPUT
 
 UNIMPLEMENTED = ("pool", "average", "concat", "convT", "unpool")
 NEURON_KEYS = ("type", "iDecay", "vDecay", "vThMant")
@@ -52,39 +52,41 @@ def check(path) -> list:
     problems, shape = [], None
     for index, layer in enumerate(read(path)):
         where = f"layer {index}"
-        kind = layer.get("type")
-        if "shape" not in layer or kind is None:
+        layer_type = layer.get("type")
+        if "shape" not in layer or layer_type is None:
             problems.append(f"{where}: every layer needs 'type' and 'shape'")
             continue
-        if kind in UNIMPLEMENTED:
-            problems.append(f"{where}: netx 0.6 raises NotImplementedError for {kind!r} layers")
-        elif kind == "input" and index > 0:
+        if layer_type in UNIMPLEMENTED:
+            problems.append(f"{where}: netx 0.6 raises NotImplementedError for {layer_type!r} layers")
+        elif layer_type == INPUT and index > 0:
             problems.append(f"{where}: the input must be layer 0")
-        elif kind == "input":
+        elif layer_type == INPUT:
             shape = tuple(layer["shape"])
         elif shape is None:
             problems.append(f"{where}: no input layer before it gives its input shape")
-        elif kind == "flatten":
+        elif layer_type == FLATTEN:
             shape = (int(np.prod(shape)),)
-        elif kind in ("conv", "dense"):
-            problems += [f"{where} ({kind}): {p}" for p in _synapse(layer, kind, shape) + _neuron(layer.get("neuron"))]
+        elif layer_type in (CONV, DENSE):
+            found = _synapse(layer, layer_type, shape) + _neuron(layer.get("neuron"))
+            problems += [f"{where} ({layer_type}): {problem}" for problem in found]
             shape = tuple(layer["shape"])
         else:
-            problems.append(f"{where}: unknown layer type {kind!r}")
+            problems.append(f"{where}: unknown layer type {layer_type!r}")
     return problems
 
 
-def _synapse(layer: dict, kind: str, in_shape: tuple) -> list:
+def _synapse(layer: dict, layer_type: str, in_shape: tuple) -> list:
     weight = layer.get("weight")
     out_shape = tuple(layer["shape"])
     if weight is None:
         return ["no 'weight'"]
     problems = []
-    if weight.min() < WEIGHT_RANGE[0] or weight.max() > WEIGHT_RANGE[1]:
-        problems.append(f"weights span [{weight.min()}, {weight.max()}]; netx's encoding keeps {WEIGHT_RANGE} exact")
-    if kind == "dense" and len(in_shape) > 1:
+    low, high = LOIHI2_NETX.weight_range
+    if weight.min() < low or weight.max() > high:
+        problems.append(f"weights span [{weight.min()}, {weight.max()}]; netx's encoding keeps {(low, high)} exact")
+    if layer_type == DENSE and len(in_shape) > 1:
         problems.append(f"reads {in_shape} without a flatten layer before it")
-    elif kind == "dense":
+    elif layer_type == DENSE:
         if weight.shape != (out_shape[0], int(np.prod(in_shape))):
             problems.append(f"weight {weight.shape} does not map {in_shape} (flattened) to {out_shape}")
     else:
@@ -109,7 +111,8 @@ def _neuron(neuron) -> list:
     if missing:
         return [f"neuron lacks {missing}"]
     problems = [] if neuron["type"] in ("CUBA", "LOIHI") else [f"neuron type {neuron['type']!r} is not CUBA"]
-    limits = {"iDecay": (1, DECAY_ONE), "vDecay": (0, DECAY_ONE - 1), "vThMant": (0, LOIHI2.threshold_max)}
+    chip = LOIHI2_NETX
+    limits = {"iDecay": (1, chip.decay_one), "vDecay": (0, chip.decay_one - 1), "vThMant": (0, chip.threshold_max)}
     for key, (low, high) in limits.items():
         if not low <= int(neuron[key]) <= high:
             problems.append(f"neuron {key} = {neuron[key]} outside [{low}, {high}]")

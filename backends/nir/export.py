@@ -19,7 +19,9 @@ IR tensors the NIR fields do not hold as they are (an IntLIF's bias, a synapse's
 that snncompile reads its own files back exactly (:mod:`.importer`); other tools read the NIR fields. The graph's
 ``metadata["snncompile"]`` holds its name, metadata and outputs.
 
-What NIR cannot express is reported by :func:`unsupported`, one line per node.
+The mapping is :data:`NIR_NODES`, one function per IR op type. What NIR cannot express is reported by
+:func:`unsupported`, one line per node: every op a lowering pass removes (naming the pass), soft reset, and the few
+shapes of graph that NIR's summed edges cannot hold.
 """
 
 import json
@@ -27,38 +29,41 @@ import json
 import nir
 import numpy as np
 
-from snncompile.integer import DECAY_ONE
 from snncompile.ir import Graph
+from snncompile.ir.serialize import json_value
+from snncompile.ir.ops import (LIF, MLF, Add, Affine, AvgPool2d, BatchNorm, Conv2d, Flatten, Input, IntLIF, Linear,
+                               MaxPool2d, Quantize, Readout, SEWLogic, SumPool2d)
 
 from . import euler
 from .tensors import NODE_KEY, OUTPUT, TENSORS_KEY, nir_tensors
 
-BIAS_CARRIERS = ("Conv2d", "Linear", "Affine")
-NOT_EXPRESSIBLE = {
-    "MLF": "an MLF unit has no NIR node; lower it first (its K levels become K LIF nodes)",
-    "SEWLogic": "SEW AND/IAND joins multiply spikes, and NIR only sums its inputs; lower it first (the lowering "
-                "passes turn it into threshold neurons)",
-    "MaxPool2d": "NIR 1.0 has no max pooling; lower it first (the lowering passes turn it into threshold neurons)",
-    "BatchNorm": "fold it into its synapse first (the lowering passes do)",
+# Why NIR has no node for an op that a lowering pass removes (``op.lowered_by``); any other such op: NO_NIR_NODE.
+NIR_GAPS = {
+    MLF: "an MLF unit has no NIR node (its K levels become K LIF nodes)",
+    SEWLogic: "SEW AND/IAND joins multiply spikes, and NIR only sums its inputs",
+    MaxPool2d: "NIR 1.0 has no max pooling",
+    BatchNorm: "NIR holds a batch normalisation only folded into its synapse",
 }
+NO_NIR_NODE = "NIR has no node for it"
 
 
 def unsupported(graph: Graph) -> list:
     """One line per node of ``graph`` that NIR cannot express, naming the node and why."""
     problems = []
     for node in graph:
-        op, kind = node.op, node.op.kind
-        if kind in NOT_EXPRESSIBLE:
-            problems.append(f"node {node.name!r} ({kind}): {NOT_EXPRESSIBLE[kind]}")
-        elif kind == "LIF" and op.reset != "hard":
+        op = node.op
+        if op.lowered_by is not None:
+            problems.append(f"node {node.name!r} ({op.kind}): {NIR_GAPS.get(type(op), NO_NIR_NODE)}; lower it first "
+                            f"(pass {op.lowered_by})")
+        elif isinstance(op, LIF) and op.reset != "hard":
             problems.append(f"node {node.name!r} (LIF): soft reset (subtract the threshold) has no NIR form; NIR "
                             f"neurons reset to v_reset")
-        elif kind == "Add" and len(set(node.inputs)) < len(node.inputs):
+        elif isinstance(op, Add) and len(set(node.inputs)) < len(node.inputs):
             problems.append(f"node {node.name!r} (Add): sums a value with itself; NIR edges cannot repeat")
-        elif kind == "IntLIF" and op.bias is not None and _bias_carrier(graph, node.name) is None:
+        elif isinstance(op, IntLIF) and op.bias is not None and _bias_carrier(graph, node.name) is None:
             problems.append(f"node {node.name!r} (IntLIF): its bias needs a Conv2d, Linear or Affine synapse at its "
                             f"input to carry it in NIR")
-        elif kind == "Readout" and graph.nx.out_degree(node.name):
+        elif isinstance(op, Readout) and graph.nx.out_degree(node.name):
             problems.append(f"node {node.name!r} (Readout): read by other nodes; a readout is the graph's output")
     if len(graph.outputs) != 1:
         problems.append(f"graph {graph.name!r}: one output expected, got {graph.outputs}")
@@ -70,7 +75,7 @@ def to_nir(graph: Graph) -> nir.NIRGraph:
     biases = _population_biases(graph)
     nodes, edges = {}, []
     for node in graph:
-        if node.op.kind == "Add":
+        if isinstance(node.op, Add):
             continue
         nodes[node.name] = _nir_node(graph, node, biases.get(node.name))
         edges += [(source, node.name) for source in summed_sources(graph, node.inputs)]
@@ -81,29 +86,31 @@ def to_nir(graph: Graph) -> nir.NIRGraph:
     edges += [(source, output_name) for source in summed_sources(graph, [output.name])]
     document = {"name": graph.name, "metadata": graph.metadata, "outputs": graph.outputs, "order": list(nodes),
                 "dt": euler.DT}
-    return nir.NIRGraph(nodes, edges, metadata={NODE_KEY: json.dumps(document, default=_json_value)})
+    return nir.NIRGraph(nodes, edges, metadata={NODE_KEY: json.dumps(document, default=json_value)})
 
 
 def summed_sources(graph: Graph, names) -> list:
-    """The non-sum nodes whose values the sums among ``names`` add up (each sum replaced by its inputs)."""
+    """The non-sum nodes whose values the sums among ``names`` add up (each ``Add`` replaced by its inputs): NIR sums
+    every node's incoming edges, events and currents alike, so every ``Add`` becomes edges."""
     sources = []
     for name in names:
         node = graph[name]
-        sources += summed_sources(graph, node.inputs) if node.op.kind == "Add" else [name]
+        sources += summed_sources(graph, node.inputs) if isinstance(node.op, Add) else [name]
     return sources
 
 
 def _bias_carrier(graph: Graph, population: str):
-    """The synapse feeding ``population`` (directly or through a sum) that holds its bias in NIR, or ``None``."""
+    """The synapse with a bias field feeding ``population`` (directly or through a sum) that holds its bias in NIR,
+    or ``None``."""
     candidates = summed_sources(graph, graph[population].inputs)
-    return next((name for name in candidates if graph[name].op.kind in BIAS_CARRIERS), None)
+    return next((name for name in candidates if graph[name].op.bias_field is not None), None)
 
 
 def _population_biases(graph: Graph) -> dict:
     """Synapse name -> the IntLIF bias it carries (populations sharing a synapse share their bias)."""
     carried = {}
     for node in graph:
-        if node.op.kind == "IntLIF" and node.op.bias is not None:
+        if isinstance(node.op, IntLIF) and node.op.bias is not None:
             carrier = _bias_carrier(graph, node.name)
             if carrier in carried and not np.array_equal(carried[carrier], node.op.bias):
                 raise ValueError(f"populations fed by {carrier!r} have different biases; NIR holds one per synapse")
@@ -113,44 +120,77 @@ def _population_biases(graph: Graph) -> dict:
 
 def _nir_node(graph: Graph, node, carried_bias):
     """The NIR node of IR ``node``, with the metadata that restores it exactly."""
-    op, kind = node.op, node.op.kind
-    shape = node.info.shape
-    in_shape = graph[node.inputs[0]].info.shape if node.inputs else shape
-    if kind == "Input":
-        made = nir.Input(input_type=np.array(op.shape))
-    elif kind == "Conv2d":
-        made = _conv(op.weight, _plus(op.bias, carried_bias, shape[0]), op.stride, op.padding, in_shape)
-    elif kind in ("Linear", "Readout"):
-        made = nir.Affine(weight=op.weight, bias=_plus(op.bias, carried_bias, shape[0]))
-    elif kind == "Affine" and len(shape) == 3:
-        made = _conv(_per_channel(op.scale, (1, 1)), _plus(op.shift, carried_bias, shape[0]), 1, 0, in_shape)
-    elif kind == "Affine":
-        made = nir.Affine(weight=np.diag(op.scale), bias=_plus(op.shift, carried_bias, shape[0]))
-    elif kind == "AvgPool2d":
-        made = nir.AvgPool2d(kernel_size=np.array(op.kernel), stride=np.array(op.stride), padding=np.array(op.padding))
-    elif kind == "SumPool2d" and op.weight == 1:
-        made = nir.SumPool2d(kernel_size=np.array(op.kernel), stride=np.array(op.stride), padding=np.array(op.padding))
-    elif kind == "SumPool2d":
-        weight = _per_channel(np.full(in_shape[0], op.weight, np.int64), op.kernel)
-        made = _conv(weight, _plus(None, carried_bias, in_shape[0]), op.stride, op.padding, in_shape)
-    elif kind == "Flatten":
-        made = nir.Flatten(input_type=np.array(in_shape), start_dim=0, end_dim=-1)
-    elif kind == "Quantize":
-        made = nir.Scale(scale=np.full(shape, op.scale))
-    elif kind == "LIF":
-        made = _neuron(shape, op.decay, op.input_gain, op.threshold, op.v_reset)
-    elif kind == "IntLIF":
-        made = _neuron(shape, op.decay_12bit / DECAY_ONE, 1.0, float(op.threshold), 0.0)
-    else:
-        raise ValueError(f"node {node.name!r} ({kind}): no NIR mapping")
-    stored = {"op": kind, "attributes": op.attributes()}
-    if node.inputs and graph[node.inputs[0]].op.kind == "Add":
+    op = node.op
+    in_shape = graph[node.inputs[0]].info.shape if node.inputs else node.info.shape
+    if type(op) not in NIR_NODES:
+        raise ValueError(f"node {node.name!r} ({op.kind}): no NIR mapping")
+    made = NIR_NODES[type(op)](op, node.info.shape, in_shape, carried_bias)
+    stored = {"op": op.kind, "attributes": op.attributes()}
+    if node.inputs and isinstance(graph[node.inputs[0]].op, Add):
         stored["sum"] = node.inputs[0]
-    made.metadata = {NODE_KEY: json.dumps(stored, default=_json_value)}
-    unheld = {field: array for field, array in op.tensors().items() if not _held(kind, field, array, made)}
+    made.metadata = {NODE_KEY: json.dumps(stored, default=json_value)}
+    unheld = {field: array for field, array in op.tensors().items() if not _held(type(op), field, array, made)}
     if unheld:
         made.metadata[TENSORS_KEY] = unheld
     return made
+
+
+# --- one NIR node per IR op type: (op, output shape, input shape, carried population bias) -> NIR node -------------
+
+def _input(op, shape, in_shape, carried_bias):
+    return nir.Input(input_type=np.array(op.shape))
+
+
+def _conv2d(op, shape, in_shape, carried_bias):
+    return _conv(op.weight, _plus(op.bias, carried_bias, shape[0]), op.stride, op.padding, in_shape)
+
+
+def _affine_map(op, shape, in_shape, carried_bias):
+    """``Linear`` and ``Readout``: NIR ``Affine``."""
+    return nir.Affine(weight=op.weight, bias=_plus(op.bias, carried_bias, shape[0]))
+
+
+def _channel_affine(op, shape, in_shape, carried_bias):
+    """The per-channel ``Affine``: a 1x1 ``Conv2d`` on ``(C, H, W)``, an ``Affine`` on ``(N,)``, diagonal weights."""
+    bias = _plus(op.shift, carried_bias, shape[0])
+    if len(shape) == 3:
+        return _conv(_per_channel(op.scale, (1, 1)), bias, 1, 0, in_shape)
+    return nir.Affine(weight=np.diag(op.scale), bias=bias)
+
+
+def _avg_pool2d(op, shape, in_shape, carried_bias):
+    return nir.AvgPool2d(kernel_size=np.array(op.kernel), stride=np.array(op.stride), padding=np.array(op.padding))
+
+
+def _sum_pool2d(op, shape, in_shape, carried_bias):
+    """NIR ``SumPool2d`` (weight 1), or a channel-diagonal ``Conv2d`` holding the weight."""
+    if op.weight == 1:
+        return nir.SumPool2d(kernel_size=np.array(op.kernel), stride=np.array(op.stride), padding=np.array(op.padding))
+    weight = _per_channel(np.full(in_shape[0], op.weight, np.int64), op.kernel)
+    return _conv(weight, _plus(None, carried_bias, in_shape[0]), op.stride, op.padding, in_shape)
+
+
+def _flatten(op, shape, in_shape, carried_bias):
+    return nir.Flatten(input_type=np.array(in_shape), start_dim=0, end_dim=-1)
+
+
+def _scale(op, shape, in_shape, carried_bias):
+    """``Quantize``: NIR ``Scale`` (NIR has no rounding)."""
+    return nir.Scale(scale=np.full(shape, op.scale))
+
+
+def _lif(op, shape, in_shape, carried_bias):
+    return _neuron(shape, op.decay, op.input_gain, op.threshold, op.v_reset)
+
+
+def _int_lif(op, shape, in_shape, carried_bias):
+    """The float neuron an ``IntLIF`` equals up to its integer rounding (its bias is on a synapse feeding it)."""
+    return _neuron(shape, op.decay_fraction, 1.0, float(op.threshold), 0.0)
+
+
+NIR_NODES = {Input: _input, Conv2d: _conv2d, Linear: _affine_map, Readout: _affine_map, Affine: _channel_affine,
+             AvgPool2d: _avg_pool2d, SumPool2d: _sum_pool2d, Flatten: _flatten, Quantize: _scale, LIF: _lif,
+             IntLIF: _int_lif}
 
 
 def _conv(weight, bias, stride, padding, in_shape: tuple) -> nir.Conv2d:
@@ -183,13 +223,8 @@ def _neuron(shape: tuple, decay: float, input_gain: float, threshold: float, v_r
                    v_threshold=full(threshold), v_reset=full(v_reset))
 
 
-def _held(kind: str, field: str, array: np.ndarray, made) -> bool:
+def _held(op_type: type, field: str, array: np.ndarray, made) -> bool:
     """Whether NIR node ``made`` holds IR tensor ``field`` unchanged where :mod:`.importer` looks for it."""
-    held = nir_tensors(kind, made).get(field)
+    held = nir_tensors(op_type, made).get(field)
     return held is not None and held.dtype == array.dtype and np.array_equal(held, array)
 
-
-def _json_value(value):
-    if isinstance(value, np.generic):
-        return value.item()
-    raise TypeError(f"{type(value).__name__} is not a JSON value")

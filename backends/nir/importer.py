@@ -12,7 +12,8 @@ NIR fields (and ``metadata["tensors"]``) hold. Any other node maps by its NIR ty
   per parameter for all neurons and ``v_leak = 0``.
 
 A node with several incoming edges reads their sum (an ``Add``). Every node that cannot be imported is listed in one
-:class:`UnsupportedNodeError`.
+:class:`UnsupportedNodeError`. A node whose snncompile metadata does not rebuild a valid op (the file was modified)
+is a :class:`SerializationError` naming the node, and the file when read from one.
 """
 
 import json
@@ -23,7 +24,7 @@ import networkx as nx
 import nir
 import numpy as np
 
-from snncompile.errors import SerializationError, UnsupportedNodeError
+from snncompile.errors import GraphError, SerializationError, UnsupportedNodeError
 from snncompile.ir import OPS, Graph
 from snncompile.ir.ops import LIF, Add, AvgPool2d, Conv2d, Flatten, Input, Linear, Readout, SumPool2d
 from snncompile.ir.ops import Affine as ChannelAffine
@@ -38,22 +39,31 @@ def read(path) -> Graph:
         nir_graph = nir.read(path, type_check=True)
     except (OSError, ValueError, KeyError, TypeError, AssertionError) as err:
         raise SerializationError(f"{path}: not a readable NIR graph ({type(err).__name__}: {err})") from None
-    return from_nir(nir_graph, Path(path).stem)
+    try:
+        return from_nir(nir_graph, Path(path).stem)
+    except (SerializationError, GraphError) as err:
+        raise SerializationError(f"{path}: {err}") from None
 
 
 def from_nir(nir_graph: nir.NIRGraph, name: str = "nir") -> Graph:
-    """The IR graph of ``nir_graph``; ``name`` when the file does not carry snncompile's own."""
-    document = json.loads(nir_graph.metadata[NODE_KEY]) if NODE_KEY in (nir_graph.metadata or {}) else {}
+    """The IR graph of ``nir_graph``; ``name`` when the file does not carry snncompile's own. Raises
+    :class:`UnsupportedNodeError` listing every node without an IR form, :class:`SerializationError` for a node whose
+    snncompile metadata is not a valid op, :class:`GraphError` for ops whose shapes do not fit together."""
+    document = _graph_document(nir_graph)
     flow = nx.DiGraph(list(nir_graph.edges))
     flow.add_nodes_from(nir_graph.nodes)
     outputs = [key for key, node in nir_graph.nodes.items() if isinstance(node, nir.Output)]
     ops, problems = {}, []
     for key, node in nir_graph.nodes.items():
-        if key not in outputs:
-            try:
-                ops[key] = _op(node, feeds_output=set(flow.successors(key)) <= set(outputs) and bool(outputs))
-            except (ValueError, KeyError, TypeError) as err:
-                problems.append(f"node {key!r} ({type(node).__name__}): {err}")
+        if key in outputs:
+            continue
+        if NODE_KEY in node.metadata:
+            ops[key] = _restored(key, node)
+            continue
+        try:
+            ops[key] = _mapped(node, feeds_output=set(flow.successors(key)) <= set(outputs) and bool(outputs))
+        except (ValueError, KeyError, TypeError) as err:
+            problems.append(f"node {key!r} ({type(node).__name__}): {err}")
     if len(outputs) != 1:
         problems.append(f"the graph has {len(outputs)} Output nodes; snncompile reads one")
     if problems:
@@ -73,6 +83,21 @@ def from_nir(nir_graph: nir.NIRGraph, name: str = "nir") -> Graph:
     return graph
 
 
+def _graph_document(nir_graph: nir.NIRGraph) -> dict:
+    """The graph's snncompile metadata (name, metadata, outputs, node order), or ``{}`` when another tool wrote it."""
+    if NODE_KEY not in (nir_graph.metadata or {}):
+        return {}
+    try:
+        document = json.loads(nir_graph.metadata[NODE_KEY])
+    except ValueError as err:
+        raise SerializationError(f"the graph's snncompile metadata is not JSON ({err}); the file was modified — "
+                                 f"export it again") from None
+    if not isinstance(document, dict):
+        raise SerializationError("the graph's snncompile metadata is not a JSON object; the file was modified — "
+                                 "export it again")
+    return document
+
+
 def _summed(graph: Graph, sums: dict, sources: list, wanted: str) -> str:
     """The node holding the sum of ``sources`` (one source: itself; else an Add, shared by readers of the same sum)."""
     if len(sources) == 1:
@@ -86,15 +111,17 @@ def _summed(graph: Graph, sums: dict, sources: list, wanted: str) -> str:
     return sums[key]
 
 
-def _op(node, feeds_output: bool):
-    """The IR op of NIR ``node``: restored from snncompile's metadata, else mapped by its NIR type."""
-    stored = node.metadata.get(NODE_KEY)
-    if stored is None:
-        return _mapped(node, feeds_output)
-    document = json.loads(stored)
-    kind = OPS[document["op"]]
-    arguments = {**nir_tensors(document["op"], node), **node.metadata.get(TENSORS_KEY, {}), **document["attributes"]}
-    return kind(**{f.name: arguments[f.name] for f in fields(kind) if f.name in arguments})
+def _restored(key: str, node):
+    """The IR op snncompile wrote as NIR ``node`` (named ``key``), from its metadata and the tensors its NIR fields
+    hold; a :class:`SerializationError` naming the node when they do not make a valid op."""
+    try:
+        document = json.loads(node.metadata[NODE_KEY])
+        op_type = OPS[document["op"]]
+        arguments = {**nir_tensors(op_type, node), **node.metadata.get(TENSORS_KEY, {}), **document["attributes"]}
+        return op_type(**{f.name: arguments[f.name] for f in fields(op_type) if f.name in arguments})
+    except (ValueError, KeyError, TypeError, AttributeError) as err:
+        raise SerializationError(f"node {key!r} ({type(node).__name__}): its snncompile metadata is not a valid op "
+                                 f"({type(err).__name__}: {err}); the file was modified — export it again") from None
 
 
 def _mapped(node, feeds_output: bool):

@@ -3,17 +3,17 @@
 Three families, each in a table keyed by op type:
 
 - ``GLUE``: stateless ops, pure functions ``(op, inputs) -> array``.
-- ``SYNAPSES``: weighted ops with a dense function ``(op, x) -> array`` and an unrolled connection matrix
-  (:mod:`.unrolled`); a :class:`Synapse` runs one of them per step, following the active inputs when they are few.
-- ``POPULATIONS``: LIF and MLF neurons (float membranes, :class:`Population`) and IntLIF neurons (the chip's integer
-  arithmetic, :class:`IntPopulation`), whose membranes persist between steps.
+- ``SYNAPSES``: weighted ops with a dense function ``(op, x) -> array``; a :class:`SynapseKernel` runs one per step,
+  or follows the active inputs through the op's connection matrix (``op.connection_matrix``) when they are few.
+- ``POPULATIONS``: LIF and MLF neurons (float membranes, :class:`FloatMembranes`) and IntLIF neurons (the chip's
+  integer arithmetic, :class:`IntMembranes`), whose membranes persist between steps.
 
 :func:`kernel_for` turns a graph node into a callable ``inputs -> output`` for one simulation.
 
 An integer graph (the quantizer's output) can be simulated *exactly* in less time: its synaptic sums over spikes and
 counts are integers small enough for float32 (:func:`exact_in_float32`), which lets a convolution sum in any order
-(:class:`Im2colConv`), and its neurons run on float membranes in place (:class:`FloatIntPopulation`), bit for bit the
-arithmetic of :func:`snncompile.integer.lif_step`.
+(:class:`Im2colConv`), and its neurons run on float membranes in place (:class:`FloatIntMembranes`), bit for bit the
+arithmetic of :func:`snncompile.integer.lif_step` on :data:`CHIP`.
 """
 
 import dataclasses
@@ -24,22 +24,26 @@ from numpy.lib.stride_tricks import sliding_window_view
 from scipy import sparse
 
 from snncompile import integer
-from snncompile.ir.ops.synapses import conv_output_size
+from snncompile.chip import LOIHI2
+from snncompile.ir.geometry import conv_output_size
+from snncompile.ir.ops import (LIF, MLF, Add, Affine, AvgPool2d, BatchNorm, Conv2d, Flatten, Input, IntLIF, Linear,
+                               MaxPool2d, Quantize, Readout, SEWLogic, SumPool2d)
+from snncompile.ir.ops.base import NEURON
 
-from . import unrolled
+CHIP = LOIHI2  # the chip whose integer arithmetic the simulator runs (IntLIF neurons, the exact float32 sums)
 
 # Highest fraction of nonzero input entries at which ``mode="auto"`` takes the event path, per op type, from
 # bench/simulator_paths.py (2 cores, batch 64, float64; table in its docstring). The event path is faster below about
 # 5-7 % activity for a 16->16 3x3 conv at 32x32 (0.4x the dense time at 1 %, 5x at 50 %), below about 20 % for a 2x2
 # average pool (fan-out 1), and below 5-12 % for a 1024->256 linear layer (BLAS timing varies from run to run).
-EVENT_DENSITY_LIMIT = {"Conv2d": 0.05, "AvgPool2d": 0.15, "SumPool2d": 0.15, "Linear": 0.05, "Readout": 0.05}
+EVENT_DENSITY_LIMIT = {Conv2d: 0.05, AvgPool2d: 0.15, SumPool2d: 0.15, Linear: 0.05, Readout: 0.05}
 # The same for an integer graph's exact float32 kernels (``bench/simulator_paths.py --exact``): the dense path of a
 # convolution (:class:`Im2colConv`, one BLAS product) is 2x faster than the event path already at 1 % activity for a
 # 16->16 conv at 32x32 and breaks even near 1.5 % for a 64->64 conv at 8x8; a 2x2 sum pool's event path wins below
 # about 25 %, a 1024->256 linear layer's below 2 %; a readout's dense product (10 outputs) always wins (None: never).
 # A whole simulation also pays for building each event path's connection matrix once per batch slice, so the
-# limits sit below the kernels' break-even points.
-EXACT_EVENT_DENSITY_LIMIT = {"Conv2d": 0.002, "SumPool2d": 0.2, "Linear": 0.01, "Readout": None}
+# limits sit below the kernels' break-even points. Its keys are the op types that have an exact float32 path.
+EXACT_EVENT_DENSITY_LIMIT = {Conv2d: 0.002, SumPool2d: 0.2, Linear: 0.01, Readout: None}
 
 MODES = ("auto", "event", "dense")
 
@@ -93,8 +97,8 @@ def quantize(op, inputs):
     return np.rint(x * op.scale)
 
 
-GLUE = {"Flatten": flatten, "MaxPool2d": max_pool2d, "BatchNorm": batch_norm, "Affine": affine, "Add": add,
-        "SEWLogic": sew_logic, "Quantize": quantize}
+GLUE = {Flatten: flatten, MaxPool2d: max_pool2d, BatchNorm: batch_norm, Affine: affine, Add: add, SEWLogic: sew_logic,
+        Quantize: quantize}
 
 
 # --- synapses: the dense path (op, x) -> output -------------------------------------------------------------------
@@ -160,26 +164,23 @@ class Im2colConv:
         return self.out.reshape(self.out_shape)
 
 
-SYNAPSES = {"Conv2d": (conv2d, unrolled.conv2d), "AvgPool2d": (avg_pool2d, unrolled.avg_pool2d),
-            "SumPool2d": (sum_pool2d, unrolled.sum_pool2d), "Linear": (linear, unrolled.linear),
-            "Readout": (linear, unrolled.linear)}
+SYNAPSES = {Conv2d: conv2d, AvgPool2d: avg_pool2d, SumPool2d: sum_pool2d, Linear: linear, Readout: linear}
 
 
-class Synapse:
+class SynapseKernel:
     """A synaptic node for one simulation: computes each step on the dense path or on the event path.
 
-    The event path multiplies the active inputs (a CSR matrix ``[B, N_in]``) by the node's connection matrix
-    ``[N_in, N_out]``, built on first use, so its work is the number of active inputs times their fan-out. Analog
-    inputs always take the dense path; event inputs take the event path when ``mode="event"``, or in ``mode="auto"``
-    when at most ``limits[op.kind]`` of their entries are nonzero (``None``: never). ``paths`` counts the steps each
-    path computed.
+    The event path multiplies the active inputs (a CSR matrix ``[B, N_in]``) by the op's connection matrix
+    ``[N_in, N_out]`` (``op.connection_matrix``), built on first use, so its work is the number of active inputs times
+    their fan-out. Analog inputs always take the dense path; event inputs take the event path when ``mode="event"``,
+    or in ``mode="auto"`` when at most ``limits[type(op)]`` of their entries are nonzero (``None``: never). ``paths``
+    counts the steps each path computed.
     """
 
     def __init__(self, op, in_info, out_shape: tuple, mode: str, dtype, dense=None, limits=EVENT_DENSITY_LIMIT):
         self.op, self.in_shape, self.out_shape, self.dtype = op, in_info.shape, out_shape, dtype
-        self.dense, self.unroll = SYNAPSES[op.kind]
-        self.dense = dense or self.dense
-        self.density_limit = {"event": 1.0, "dense": None, "auto": limits[op.kind]}[mode]
+        self.dense = dense or SYNAPSES[type(op)]
+        self.density_limit = {"event": 1.0, "dense": None, "auto": limits[type(op)]}[mode]
         self.events = in_info.is_events and self.density_limit is not None
         self.connections = self.bias = None
         self.paths = {"event": 0, "dense": 0}
@@ -196,7 +197,7 @@ class Synapse:
     def event(self, flat: np.ndarray, active: np.ndarray) -> np.ndarray:
         """The output from the inputs ``flat`` ``[B, N_in]`` whose nonzero entries are at flat indices ``active``."""
         if self.connections is None:
-            matrix, self.bias = self.unroll(self.op, self.in_shape)
+            matrix, self.bias = self.op.connection_matrix(self.in_shape)
             self.connections = matrix.astype(self.dtype, copy=False)
         batch, width = flat.shape
         rows = sparse.csr_matrix((flat.ravel()[active], active % width,
@@ -210,7 +211,7 @@ class Synapse:
 
 # --- populations: neurons with membranes --------------------------------------------------------------------------
 
-class Population:
+class FloatMembranes:
     """The membranes ``[K, B, *shape]`` of a LIF (K = 1) or MLF (K levels) node, updated once per step.
 
     The arithmetic, in this order of floating-point operations (it is the zoo's ``SpikingNeuron.forward``, so float64
@@ -241,8 +242,9 @@ class Population:
         return fired.sum(axis=0)
 
 
-class IntPopulation:
-    """The integer membranes ``[B, *shape]`` of an IntLIF node, updated by :func:`snncompile.integer.lif_step`.
+class IntMembranes:
+    """The integer membranes ``[B, *shape]`` of an IntLIF node, updated by :func:`snncompile.integer.lif_step` on
+    :data:`CHIP`.
 
     Its input is an integer-valued current computed in floating point (exact below 2**53); it is converted to int64
     here, and every step from there is the chip's integer arithmetic."""
@@ -255,11 +257,11 @@ class IntPopulation:
     def __call__(self, inputs):
         (current,) = inputs
         spikes, self.membrane = integer.lif_step(self.membrane, current.astype(np.int64), self.op.decay_12bit,
-                                                 self.bias, self.op.threshold)
+                                                 self.bias, self.op.threshold, CHIP)
         return spikes.astype(current.dtype)
 
 
-class FloatIntPopulation:
+class FloatIntMembranes:
     """An IntLIF node computed as :func:`snncompile.integer.lif_step` computes it, bit for bit, on floating-point
     membranes updated in place (fewer passes over memory and no allocation per step).
 
@@ -271,16 +273,16 @@ class FloatIntPopulation:
     integer below ``2**24``; adding the bias can round only a sum beyond ``2**24``, which saturates either way.
 
     The current must be integer-valued (it is in a quantized graph). A step whose current is outside
-    ``+-LOIHI2.current_max``, where ``I << 6`` would wrap around 24 bits, is run by ``lif_step`` itself."""
+    ``+-CHIP.current_max``, where ``I << 6`` would wrap around 24 bits, is run by ``lif_step`` itself."""
 
     def __init__(self, op, shape: tuple, batch: int):
         self.op = op
         decay = op.decay_12bit
         dtype = np.float32 if decay & (decay - 1) == 0 else np.float64
-        self.decay = decay / integer.DECAY_ONE
+        self.decay = decay / CHIP.decay_one
         self.bias = None if op.bias is None else op.bias.astype(dtype).reshape(-1, *([1] * (len(shape) - 1)))
-        self.threshold = dtype(op.threshold << integer.CURRENT_SHIFT)
-        self.state_max = dtype(integer.LOIHI2.state_max)  # bounds of the membrane's type: a Python int is much slower
+        self.threshold = dtype(op.threshold << CHIP.current_shift)
+        self.state_max = dtype(CHIP.state_max)  # bounds of the membrane's type: a Python int is much slower
         self.membrane = np.zeros((batch, *shape), dtype)
         self.input = np.empty_like(self.membrane)
         self.fired = np.empty(self.membrane.shape, bool)
@@ -288,16 +290,16 @@ class FloatIntPopulation:
 
     def __call__(self, inputs):
         (current,) = inputs
-        if current.min() < -integer.LOIHI2.current_max or current.max() > integer.LOIHI2.current_max:
+        if current.min() < -CHIP.current_max or current.max() > CHIP.current_max:
             return self.wrapping_step(current)
         v, u = self.membrane, self.input
         np.multiply(v, self.decay, out=v)
         np.trunc(v, out=v)
         if self.bias is None:
-            np.multiply(current, 1 << integer.CURRENT_SHIFT, out=u)
+            np.multiply(current, 1 << CHIP.current_shift, out=u)
         else:
             np.add(current, self.bias, out=u)
-            u *= 1 << integer.CURRENT_SHIFT
+            u *= 1 << CHIP.current_shift
         v += u
         np.clip(v, -self.state_max, self.state_max, out=v)
         np.greater(v, self.threshold, out=self.fired)
@@ -308,46 +310,44 @@ class FloatIntPopulation:
     def wrapping_step(self, current):
         bias = 0 if self.op.bias is None else self.bias.astype(np.int64)
         fired, membrane = integer.lif_step(self.membrane.astype(np.int64), current.astype(np.int64),
-                                           self.op.decay_12bit, bias, self.op.threshold)
+                                           self.op.decay_12bit, bias, self.op.threshold, CHIP)
         self.membrane[...] = membrane
         np.copyto(self.spikes, fired)
         return self.spikes
 
 
-POPULATIONS = {"LIF": Population, "MLF": Population, "IntLIF": IntPopulation}
+POPULATIONS = {LIF: FloatMembranes, MLF: FloatMembranes, IntLIF: IntMembranes}
 
-SUPPORTED = frozenset({"Input", *GLUE, *SYNAPSES, *POPULATIONS})
+SUPPORTED = frozenset({Input, *GLUE, *SYNAPSES, *POPULATIONS})
 
 
 def in_dtype(op, dtype):
     """``op`` with its tensors cast to ``dtype`` (integer weights too: their sums stay exact in float64 up to 2**53);
     an IntLIF keeps its integer bias."""
-    if op.kind in POPULATIONS:
+    if op.role == NEURON:
         return op
     cast = {name: tensor.astype(dtype, copy=False) for name, tensor in op.tensors().items()}
     return dataclasses.replace(op, **cast) if cast else op
 
 
 def exact_in_float32(op, in_info) -> bool:
-    """Whether synaptic ``op`` computes exactly in float32 on inputs ``in_info``: integer weights and bias, inputs that
-    are spikes or counts (integers in ``0..max_count``), and no partial sum beyond ``LOIHI2.current_max`` (131071) in
-    magnitude — the sum of ``|weight| * max_count`` over the largest fan-in, plus ``|bias|``, bounds every partial sum
-    in any order. float32 holds every integer up to ``2**24`` exactly, so every product and partial sum is exact.
+    """Whether synaptic ``op`` computes exactly in float32 on inputs ``in_info``: an op type with an exact float32 path
+    (:data:`EXACT_EVENT_DENSITY_LIMIT`), integer weights and bias, inputs that are spikes or counts (integers in
+    ``0..max_count``), and no partial sum beyond ``CHIP.current_max`` (131071) in magnitude — the largest sum of
+    ``|weight|`` into one output (``op.fan_in_sum``) times ``max_count``, plus ``|bias|``, bounds every partial sum in
+    any order. float32 holds every integer up to ``2**24`` exactly, so every product and partial sum is exact.
 
     The quantizer's range analysis bounds each population's whole synaptic input by ``current_max``, so in an integer
     graph this holds for every synapse, and an Add of several synapses' currents into one population stays below
     ``2**24`` as well; the check here makes each synapse prove its own share, and one that cannot stays in float64."""
-    if not in_info.is_events or op.kind not in ("Conv2d", "Linear", "Readout", "SumPool2d"):
+    if not in_info.is_events or type(op) not in EXACT_EVENT_DENSITY_LIMIT:
         return False
-    if op.kind == "SumPool2d":
-        largest_sum = abs(op.weight) * op.kernel[0] * op.kernel[1] * in_info.max_count
-        return float(op.weight).is_integer() and largest_sum <= integer.LOIHI2.current_max
-    tensors = [op.weight] if op.bias is None else [op.weight, op.bias]
+    weights, bias = op.weights(), op.bias_values()
+    tensors = [weights] if bias is None else [weights, bias]
     if not all(np.array_equal(tensor, np.rint(tensor)) for tensor in tensors):
         return False
-    fan_in = np.abs(op.weight.astype(np.float64)).reshape(op.weight.shape[0], -1).sum(axis=1).max()
-    bias = 0.0 if op.bias is None else float(np.abs(op.bias).max())
-    return fan_in * in_info.max_count + bias <= integer.LOIHI2.current_max
+    largest_bias = 0.0 if bias is None else float(np.abs(bias).max())
+    return op.fan_in_sum(weights.astype(np.float64)) * in_info.max_count + largest_bias <= CHIP.current_max
 
 
 def kernel_for(node, in_infos: tuple, batch: int, mode: str, dtype, exact: bool = False):
@@ -356,16 +356,16 @@ def kernel_for(node, in_infos: tuple, batch: int, mode: str, dtype, exact: bool 
 
     ``exact``: ``node`` belongs to an integer graph simulated in its fastest exact arithmetic: a synapse that
     :func:`exact_in_float32` admits computes in float32 (a convolution by :class:`Im2colConv` on its dense path), an
-    IntLIF node is a :class:`FloatIntPopulation`; everything else computes in ``dtype`` as without it."""
-    if exact and node.op.kind in SYNAPSES and exact_in_float32(node.op, in_infos[0]):
+    IntLIF node is a :class:`FloatIntMembranes`; everything else computes in ``dtype`` as without it."""
+    if exact and exact_in_float32(node.op, in_infos[0]):
         op = in_dtype(node.op, np.float32)
-        dense = Im2colConv(op, in_infos[0].shape, batch) if op.kind == "Conv2d" else None
-        return Synapse(op, in_infos[0], node.info.shape, mode, np.float32, dense, EXACT_EVENT_DENSITY_LIMIT)
-    if exact and node.op.kind == "IntLIF":
-        return FloatIntPopulation(node.op, node.info.shape, batch)
+        dense = Im2colConv(op, in_infos[0].shape, batch) if isinstance(op, Conv2d) else None
+        return SynapseKernel(op, in_infos[0], node.info.shape, mode, np.float32, dense, EXACT_EVENT_DENSITY_LIMIT)
+    if exact and isinstance(node.op, IntLIF):
+        return FloatIntMembranes(node.op, node.info.shape, batch)
     op = in_dtype(node.op, dtype)
-    if op.kind in GLUE:
-        return partial(GLUE[op.kind], op)
-    if op.kind in SYNAPSES:
-        return Synapse(op, in_infos[0], node.info.shape, mode, dtype)
-    return POPULATIONS[op.kind](op, node.info.shape, batch, dtype)
+    if type(op) in GLUE:
+        return partial(GLUE[type(op)], op)
+    if type(op) in SYNAPSES:
+        return SynapseKernel(op, in_infos[0], node.info.shape, mode, dtype)
+    return POPULATIONS[type(op)](op, node.info.shape, batch, dtype)

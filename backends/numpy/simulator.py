@@ -18,7 +18,7 @@ from snncompile.errors import ConfigError, GraphError, require_count
 
 from ..base import ops_without_support, unsupported_error
 from ..result import Result
-from .kernels import MODES, SUPPORTED, Synapse, kernel_for
+from .kernels import MODES, SUPPORTED, SynapseKernel, kernel_for
 
 
 def unsupported(graph) -> list:
@@ -96,7 +96,7 @@ def run_slice(graph, feeds: dict, *, T: int, record: list, mode: str, dtype, exa
         for name, outputs in recorded.items():
             outputs[t] = values[name]
         output_sum += values[output_name]
-    paths = {name: kernel.paths for name, kernel in kernels.items() if isinstance(kernel, Synapse)}
+    paths = {name: kernel.paths for name, kernel in kernels.items() if isinstance(kernel, SynapseKernel)}
     output_scale = getattr(graph[output_name].op, "output_scale", 1.0)
     return Result(output_sum / T / output_scale, spike_counts, recorded, paths)
 

@@ -32,10 +32,11 @@ import numpy as np
 import onnx
 from onnx import TensorProto, helper, numpy_helper
 
-from snncompile.integer import CURRENT_SHIFT, DECAY_ONE, LOIHI2
+from snncompile.ir.ops import (LIF, MLF, Add, Affine, AvgPool2d, BatchNorm, Conv2d, Flatten, Input, IntLIF, Linear,
+                               MaxPool2d, Quantize, Readout, SEWLogic, SumPool2d)
 
 from ..base import ops_without_support, unsupported_error
-from ..numpy.kernels import exact_in_float32, in_dtype
+from ..numpy.kernels import CHIP, exact_in_float32, in_dtype
 
 OPSET = 17
 PRODUCER = "snncompile"
@@ -44,7 +45,10 @@ OUTPUT = "output"
 SPIKE_COUNTS = "spike_counts/"
 RECORDED = "recorded/"
 BATCH = "batch"
-WRAP_OFFSET = (1 << 23) - 1  # wrap24(x) = (x + WRAP_OFFSET) mod 2**24 - WRAP_OFFSET, into (-2**23, 2**23]
+# The integer neurons run the simulator's chip (``CHIP``), whose state wraps as
+# wrap_state(x) = (x + WRAP_OFFSET) mod STATE_SPAN - WRAP_OFFSET: into (-2**23, 2**23] on Loihi 2.
+STATE_SPAN = 1 << CHIP.state_bits
+WRAP_OFFSET = STATE_SPAN // 2 - 1
 
 DOUBLE, FLOAT, INT64 = TensorProto.DOUBLE, TensorProto.FLOAT, TensorProto.INT64
 
@@ -170,7 +174,7 @@ def windows(site) -> tuple:
     """One value ``[B, C, H_out, W_out]`` per kernel tap (row-major taps): the input under the tap at every output
     position, zero-padded; and the output plane ``(H_out, W_out)``."""
     op, (x,) = site.op, site.inputs
-    (kh, kw) = op.weight.shape[2:] if op.kind == "Conv2d" else op.kernel
+    (kh, kw) = op.kernel
     (sh, sw), (ph, pw) = op.stride, op.padding
     _, h_out, w_out = site.node.info.shape
     if ph or pw:
@@ -235,7 +239,7 @@ def sum_pool2d(site):
 # --- populations: return the membrane after this step --------------------------------------------------------------
 
 def population(site) -> str:
-    """LIF and MLF neurons in the simulator's float64 order (:class:`~snncompile.backends.numpy.kernels.Population`):
+    """LIF and MLF neurons in the simulator's float64 order (:class:`~snncompile.backends.numpy.kernels.FloatMembranes`):
     membranes ``[K, B, *shape]``, one per level; the output is the number of levels that fired."""
     op, (x,) = site.op, site.inputs
     current = x if op.input_gain == 1 else site.emit("Mul", [x, site.builder.scalar(float(op.input_gain))], "current")
@@ -260,16 +264,17 @@ def int_population(site) -> str:
     op, (x,) = site.op, site.inputs
     scalar = site.builder.scalar
     current = site.emit("Cast", [x], "current", to=INT64)
-    shifted = site.emit("Mul", [current, scalar(1 << CURRENT_SHIFT, np.int64)], "shifted")
+    shifted = site.emit("Mul", [current, scalar(1 << CHIP.current_shift, np.int64)], "shifted")
     offset = site.emit("Add", [shifted, scalar(WRAP_OFFSET, np.int64)], "offset")
-    wrapped = site.emit("Mod", [offset, scalar(1 << 24, np.int64)], "wrapped")
+    wrapped = site.emit("Mod", [offset, scalar(STATE_SPAN, np.int64)], "wrapped")
     u = site.emit("Sub", [wrapped, scalar(WRAP_OFFSET, np.int64)], "u")
     v = u if site.membrane is None else site.emit("Add", [decay_12bit(site, site.membrane), u], "v_plus_u")
     if op.bias is not None:
-        v = site.emit("Add", [v, site.channel("bias_shifted", op.bias.astype(np.int64) << CURRENT_SHIFT)], "v_plus_bias")
-    saturated = site.emit("Clip", [v, scalar(-LOIHI2.state_max, np.int64), scalar(LOIHI2.state_max, np.int64)],
+        bias_shifted = site.channel("bias_shifted", op.bias.astype(np.int64) << CHIP.current_shift)
+        v = site.emit("Add", [v, bias_shifted], "v_plus_bias")
+    saturated = site.emit("Clip", [v, scalar(-CHIP.state_max, np.int64), scalar(CHIP.state_max, np.int64)],
                           "saturated")
-    fired = site.emit("Greater", [saturated, scalar(op.threshold << CURRENT_SHIFT, np.int64)], "fired")
+    fired = site.emit("Greater", [saturated, scalar(op.threshold << CHIP.current_shift, np.int64)], "fired")
     site.emit("Cast", [fired], to=DOUBLE)
     return site.emit("Where", [fired, scalar(0, np.int64), saturated], "membrane")
 
@@ -277,21 +282,21 @@ def int_population(site) -> str:
 def decay_12bit(site, v: str) -> str:
     """``sign(v) * ((|v| * D) >> 12)``: ``Div`` of a non-negative integer truncates, as the shift does."""
     decay = site.op.decay_12bit
-    if decay == DECAY_ONE:
+    if decay == CHIP.decay_one:
         return v
     scalar = site.builder.scalar
     magnitude = site.emit("Abs", [v], "magnitude")
     scaled = site.emit("Mul", [magnitude, scalar(decay, np.int64)], "magnitude_scaled")
-    kept = site.emit("Div", [scaled, scalar(DECAY_ONE, np.int64)], "magnitude_kept")
+    kept = site.emit("Div", [scaled, scalar(CHIP.decay_one, np.int64)], "magnitude_kept")
     sign = site.emit("Sign", [v], "sign")
     return site.emit("Mul", [sign, kept], "decayed")
 
 
-STATELESS = {"Flatten": flatten, "MaxPool2d": max_pool2d, "BatchNorm": batch_norm, "Affine": affine, "Add": add,
-             "SEWLogic": sew_logic, "Quantize": quantize, "Conv2d": conv2d, "Linear": linear, "Readout": linear,
-             "AvgPool2d": avg_pool2d, "SumPool2d": sum_pool2d}
-POPULATIONS = {"LIF": population, "MLF": population, "IntLIF": int_population}
-SUPPORTED = frozenset({"Input", *STATELESS, *POPULATIONS})
+STATELESS = {Flatten: flatten, MaxPool2d: max_pool2d, BatchNorm: batch_norm, Affine: affine, Add: add,
+             SEWLogic: sew_logic, Quantize: quantize, Conv2d: conv2d, Linear: linear, Readout: linear,
+             AvgPool2d: avg_pool2d, SumPool2d: sum_pool2d}
+POPULATIONS = {LIF: population, MLF: population, IntLIF: int_population}
+SUPPORTED = frozenset({Input, *STATELESS, *POPULATIONS})
 
 
 def unsupported(graph) -> list:
@@ -306,8 +311,8 @@ def time_invariant(graph) -> set:
     """Nodes whose value is the same at every step: direct inputs and the stateless nodes reading only them."""
     constant = set()
     for node in graph:
-        if node.op.kind == "Input" and node.op.encoding == "direct" or (
-                node.inputs and node.op.kind in STATELESS and all(i in constant for i in node.inputs)):
+        if isinstance(node.op, Input) and node.op.encoding == "direct" or (
+                node.inputs and type(node.op) in STATELESS and all(i in constant for i in node.inputs)):
             constant.add(node.name)
     return constant
 
@@ -325,15 +330,15 @@ def export(graph, T: int) -> onnx.ModelProto:
             name = step_value(node.name, t)
             if t and node.name in constant:
                 builder.add("Identity", [step_value(node.name, 0)], name)
-            elif node.op.kind == "Input":
+            elif isinstance(node.op, Input):
                 read_input(builder, node, t)
             else:
                 site = Site(builder, node, in_dtype(node.op, np.float64), [step_value(i, t) for i in node.inputs],
                             tuple(graph[i].info for i in node.inputs), t, membranes.get(node.name))
-                if node.op.kind in POPULATIONS:
-                    membranes[node.name] = POPULATIONS[node.op.kind](site)
+                if type(node.op) in POPULATIONS:
+                    membranes[node.name] = POPULATIONS[type(node.op)](site)
                 else:
-                    STATELESS[node.op.kind](site)
+                    STATELESS[type(node.op)](site)
     outputs = [average_output(builder, graph, T)]
     for node in graph:
         if node.info.is_events:

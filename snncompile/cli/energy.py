@@ -7,7 +7,7 @@ from pathlib import Path
 
 from snncompile.backends import get_backend
 from snncompile.compiler import load_artifact
-from snncompile.energy import PROFILE_NAMES, estimate, loihi2_fit, measure, profile
+from snncompile.energy import PROFILE_NAMES, chip_fit, estimate, measure, profile
 from snncompile.energy.report import as_json, fit_summary, plot, table
 from snncompile.evaluation import dataset_for
 
@@ -58,7 +58,7 @@ def run(args: argparse.Namespace) -> int:
     data = dataset_for(graph, args.data)
     evaluation, activity = measure(graph, backend, data, limit=args.limit, batch_size=args.batch_size)
     report = estimate(graph, activity, price, memory=args.memory)
-    fit = loihi2_fit(graph)
+    fit = chip_fit(graph)
     plot_path = plot(report, args.plot or default_plot_path(args.artifact))
     print(f"{graph.name} on {data.name} ({evaluation.backend}): accuracy {evaluation.accuracy:.2%} on "
           f"{evaluation.samples} held-out samples, T={evaluation.T}")

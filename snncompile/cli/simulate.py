@@ -7,6 +7,7 @@ from snncompile.backends import BACKENDS, get_backend
 from snncompile.compiler import load_artifact
 from snncompile.data import DATASETS
 from snncompile.evaluation import dataset_for, evaluate
+from snncompile.text_table import text_table
 
 EXAMPLES = """examples:
   snncompile simulate build/model.numpy --data digits --limit 200
@@ -48,15 +49,20 @@ def run(args: argparse.Namespace) -> int:
                       reference=float_graph if args.compare_float else None)
     print(f"{graph.name} on {data.name} ({result.backend}): accuracy {result.accuracy:.2%} on {result.samples} "
           f"held-out samples, T={result.T}, {result.seconds:.2f} s simulated")
-    rates = result.firing_rates()
-    print(f"{'node':<32} {'neurons':>9} {'spikes/inference':>17} {'rate':>7}"
-          + (f" {'agree':>8} {'float rate':>10}" if result.agreement else ""))
-    for name, rate in rates.items():
-        line = f"{name:<32} {result.neurons[name]:>9,} {result.spikes[name] / result.samples:>17,.1f} {rate:>7.3f}"
-        if name in result.agreement:
-            a = result.agreement[name]
-            line += f" {a['agreement']:>8.2%} {a['rate_float']:>10.3f}"
-        print(line)
+    print(spike_table(result))
     if args.json:
         print(json.dumps(result.as_json()))
     return 0
+
+
+def spike_table(result) -> str:
+    """Neurons, spikes per inference and firing rate of every population of an evaluation ``result``, with the
+    agreement with the float graph and its rate when it was compared."""
+    header = ("node", "neurons", "spikes/inference", "rate", *(("agree", "float rate") if result.agreement else ()))
+    rows = [header]
+    for name, rate in result.firing_rates().items():
+        compared = result.agreement.get(name)
+        agreement = (f"{compared['agreement']:.2%}", f"{compared['rate_float']:.3f}") if compared else ("", "")
+        rows.append((name, f"{result.neurons[name]:,}", f"{result.spikes[name] / result.samples:,.1f}", f"{rate:.3f}",
+                     *agreement)[:len(header)])
+    return text_table(rows, "<>>>>>", gap=" ", minimum=(32, 9, 17, 7, 8, 10))

@@ -15,24 +15,14 @@
 The counts are independent of the weights' values: a zero weight is still a synapse.
 """
 
-import networkx as nx
 import numpy as np
 
-from snncompile.backends.numpy.unrolled import window_pairs
-from snncompile.ir.ops import AvgPool2d
-from snncompile.ir.summary import spike_populations
+from snncompile.ir.geometry import window_cover
+from snncompile.ir.ops import Affine, AvgPool2d, BatchNorm
+from snncompile.ir.ops.base import SYNAPSE
+from snncompile.ir.structure import host_nodes, population_synapses, spike_populations
 
-WINDOWED = ("AvgPool2d", "SumPool2d", "MaxPool2d")
-DENSE = ("Linear", "Readout")
-ONE_TO_ONE = ("Affine", "BatchNorm")
-SYNAPTIC = ("Conv2d", *DENSE, *WINDOWED, *ONE_TO_ONE)
-NEURONS = ("LIF", "MLF", "IntLIF")
-
-
-def window_cover(plane: tuple, kernel: tuple, stride: tuple, padding: tuple) -> np.ndarray:
-    """``[H, W]``: how many sliding windows (output positions) contain each input position of ``plane``."""
-    source, _, _, _ = window_pairs(plane, kernel, stride, padding)
-    return np.bincount(source, minlength=plane[0] * plane[1]).reshape(plane)
+PER_CHANNEL = (Affine, BatchNorm)  # one-to-one synapses that, on analog values in the network, fold into the layer
 
 
 def folded_pool(graph, node):
@@ -46,21 +36,22 @@ def folded_pool(graph, node):
 
 
 def fan_out(graph, node) -> np.ndarray:
-    """The synapses leaving each input position of synaptic ``node``, shaped like its input."""
-    op, shape = node.op, graph[node.inputs[0]].info.shape
-    if op.kind == "Conv2d":
-        cover = window_cover(shape[1:], op.weight.shape[2:], op.stride, op.padding)
-        return np.broadcast_to(op.weight.shape[0] * cover, shape)
-    if op.kind in WINDOWED:
-        return np.broadcast_to(window_cover(shape[1:], op.kernel, op.stride, op.padding), shape)
-    if op.kind in DENSE:
-        pooled = folded_pool(graph, node)
-        if pooled is None:
-            return np.full(shape, op.weight.shape[0])
-        pool, pool_shape = pooled
-        covered = window_cover(pool_shape[1:], pool.kernel, pool.stride, pool.padding) > 0
-        return np.broadcast_to(op.weight.shape[0] * covered, pool_shape).reshape(shape)
-    return np.ones(shape, np.int64)
+    """The synapses leaving each input position of synaptic ``node``, shaped like its input: the op's own geometry,
+    or for a linear layer that absorbed an average pool, its full fan-out from every position the pool covered."""
+    shape = graph[node.inputs[0]].info.shape
+    pooled = folded_pool(graph, node)
+    if pooled is None:
+        return node.op.fan_out(shape)
+    pool, pool_shape = pooled
+    covered = window_cover(pool_shape[1:], pool.kernel, pool.stride, pool.padding) > 0
+    return np.broadcast_to(node.op.weight.shape[0] * covered, pool_shape).reshape(shape)
+
+
+def largest_fan_in(graph, node) -> int:
+    """The most connections one output position of synaptic ``node`` receives (interior positions)."""
+    if folded_pool(graph, node) is not None:
+        return int(np.count_nonzero(fan_out(graph, node)))
+    return node.op.largest_fan_in(graph[node.inputs[0]].info.shape)
 
 
 def connections(graph, node) -> int:
@@ -80,27 +71,21 @@ def ann_macs(graph, node) -> int:
     return pool.synapse_count((in_info,)) + node.op.weight.shape[0] * outputs
 
 
-def host_nodes(graph) -> set:
-    """Nodes the host computes: everything upstream of a ``Quantize`` (where host current enters the chip)."""
-    quantized = [node.name for node in graph if node.op.kind == "Quantize"]
-    return set(quantized).union(*(nx.ancestors(graph.nx, name) for name in quantized))
-
-
 def synaptic_nodes(graph) -> tuple:
     """``(event_driven, host)``: the synaptic nodes working per event, and those computing MACs at every step.
 
     A ``BatchNorm`` or ``Affine`` on analog values inside the network is no synapse (it folds into the layer before
     it); on the host (an input normalisation) it costs one MAC per value."""
-    host = host_nodes(graph)
+    host = set(host_nodes(graph))
     event_driven, macs = [], []
     for node in graph:
-        if node.op.kind not in SYNAPTIC:
+        if node.op.role != SYNAPSE:
             continue
         if node.name in host:
             macs.append(node)
         elif graph[node.inputs[0]].info.is_events:
             event_driven.append(node)
-        elif node.op.kind not in ONE_TO_ONE:
+        elif not isinstance(node.op, PER_CHANNEL):
             macs.append(node)
     return event_driven, macs
 
@@ -108,13 +93,8 @@ def synaptic_nodes(graph) -> tuple:
 def target_levels(graph, name: str) -> int:
     """How many neuron populations integrate the current of node ``name`` (through sums of currents): the K levels of
     a lowered MLF unit read the same current. At least 1 (a readout integrates its own)."""
-    total = 0
-    for reader in graph.nx.successors(name):
-        node = graph[reader]
-        if node.op.kind in NEURONS:
-            total += getattr(node.op, "levels", 1)
-        elif node.op.kind in ("Add", "BatchNorm") and not node.info.is_events:
-            total += target_levels(graph, reader)
+    total = sum(node.op.levels for node in graph
+                if node.op.integrates and name in population_synapses(graph, node.name))
     return max(total, 1)
 
 

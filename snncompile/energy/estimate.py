@@ -25,11 +25,13 @@ from os.path import commonprefix
 
 import numpy as np
 
+from snncompile.chip import LOIHI2, Chip
 from snncompile.errors import ConfigError
+from snncompile.ir.ops.base import NEURON
 
-from .counting import NEURONS, ann_macs, chip_synapses, connections, fan_out, synaptic_nodes, target_levels
+from .counting import ann_macs, chip_synapses, connections, fan_out, synaptic_nodes, target_levels
 from .profiles import Profile, profile as profile_named
-from .resources import population_neurons, weight_bits, widths
+from .resources import Widths, population_neurons, weight_bits, widths
 
 COMPONENTS = ("mac", "sop", "neuron", "spike", "memory")
 MAC_CONVENTION = ("macs: every timestep (T x the layer's connections), the figure energy_pj prices; "
@@ -101,9 +103,10 @@ class Estimate:
                 "sources": list(self.profile.sources)}
 
 
-def estimate(graph, activity, profile="cmos45", *, memory: bool = False) -> Estimate:
+def estimate(graph, activity, profile="cmos45", *, memory: bool = False, chip: Chip = LOIHI2) -> Estimate:
     """Price the events of ``activity`` (:class:`~snncompile.energy.Activity` of ``graph``) under ``profile`` (a
-    name or a :class:`Profile`), per layer and per inference; ``memory`` adds the SRAM traffic term."""
+    name or a :class:`Profile`), per layer and per inference; ``memory`` adds the SRAM traffic term, with the widths
+    an integer graph has on ``chip``."""
     price = profile_named(profile) if isinstance(profile, str) else profile
     if activity.samples < 1:
         raise ConfigError("the activity holds no simulated samples: add a simulation result first")
@@ -112,40 +115,43 @@ def estimate(graph, activity, profile="cmos45", *, memory: bool = False) -> Esti
     if missing:
         raise ConfigError(f"the activity has no per-position events of {', '.join(map(repr, missing))}: was it "
                           f"measured on graph {graph.name!r}?")
-    rows = {node.name: host_row(graph, node, activity, price, memory) for node in host}
-    rows.update({node.name: synapse_row(graph, node, activity, price, memory) for node in event_driven})
+    width = widths(graph, chip) if memory else None
+    rows = {node.name: host_row(graph, node, activity, price, width) for node in host}
+    rows.update({node.name: synapse_row(graph, node, activity, price, width) for node in event_driven})
     for members in population_groups(graph):
-        rows[members[0].name] = neuron_row(graph, members, activity, price, memory)
+        rows[members[0].name] = neuron_row(members, activity, price, width)
     layers = [rows[node.name] for node in graph if node.name in rows]
     return Estimate(graph.name, price, activity.samples, activity.T, memory, layers)
 
 
-def host_row(graph, node, activity, price: Profile, memory: bool) -> Layer:
+def host_row(graph, node, activity, price: Profile, width: Widths | None) -> Layer:
+    """The row of a synaptic node the host computes; ``width``: the stored widths when memory traffic is priced."""
     per_step = connections(graph, node)
     constant = all(i.op.encoding == "direct" for i in graph.input_nodes)
     row = Layer(node.name, node.op.kind, "host", macs=per_step * activity.T,
                 macs_once=per_step * (1 if constant else activity.T), ann_macs=ann_macs(graph, node))
     row.energy["mac"] = row.macs * price.mac
-    if memory:
-        row.energy["memory"] = row.macs * weight_bits(graph, node) / BYTE * price.sram_byte
-    return priced_ann(graph, node, row, price, memory)
+    if width is not None:
+        row.energy["memory"] = row.macs * weight_bits(node, width) / BYTE * price.sram_byte
+    return priced_ann(node, row, price, width)
 
 
-def synapse_row(graph, node, activity, price: Profile, memory: bool) -> Layer:
+def synapse_row(graph, node, activity, price: Profile, width: Widths | None) -> Layer:
     events = activity.per_position[node.inputs[0]]
     per_step = (events * fan_out(graph, node)).reshape(activity.T, -1).sum(axis=1) / activity.samples
     row = Layer(node.name, node.op.kind, "synapses", synapses=chip_synapses(graph, node), sops=float(per_step.sum()),
                 ann_macs=ann_macs(graph, node), per_step=per_step.tolist())
     operations = row.sops * (target_levels(graph, node.name) if price.per_target_level else 1)
     row.energy["sop"] = operations * price.sop
-    if memory:
-        row.energy["memory"] = operations * weight_bits(graph, node) / BYTE * price.sram_byte
-    return priced_ann(graph, node, row, price, memory)
+    if width is not None:
+        row.energy["memory"] = operations * weight_bits(node, width) / BYTE * price.sram_byte
+    return priced_ann(node, row, price, width)
 
 
-def priced_ann(graph, node, row: Layer, price: Profile, memory: bool) -> Layer:
-    """``row`` with the equivalent ANN's energy: its MACs, and with ``memory`` one weight read each."""
-    weight_bytes = weight_bits(graph, node) / BYTE if memory else 0.0
+def priced_ann(node, row: Layer, price: Profile, width: Widths | None) -> Layer:
+    """``row`` with the equivalent ANN's energy: its MACs, and with a ``width`` (memory traffic) one weight read
+    each."""
+    weight_bytes = weight_bits(node, width) / BYTE if width is not None else 0.0
     row.ann_energy_pj = row.ann_macs * (price.mac + weight_bytes * price.sram_byte)
     return row
 
@@ -154,12 +160,12 @@ def population_groups(graph) -> list:
     """The neuron nodes in groups reading the same inputs (the level populations of one MLF unit), in graph order."""
     groups = {}
     for node in graph:
-        if node.op.kind in NEURONS:
+        if node.op.role == NEURON:
             groups.setdefault(node.inputs, []).append(node)
     return list(groups.values())
 
 
-def neuron_row(graph, members: list, activity, price: Profile, memory: bool) -> Layer:
+def neuron_row(members: list, activity, price: Profile, width: Widths | None) -> Layer:
     names = [m.name for m in members]
     name = ".".join(commonprefix([n.split(".") for n in names])) or names[0]
     kind = members[0].op.kind if len(members) == 1 else f"{members[0].op.kind} x{len(members)}"
@@ -170,8 +176,7 @@ def neuron_row(graph, members: list, activity, price: Profile, memory: bool) -> 
     updates = row.neuron_updates = neurons * activity.T
     row.energy["neuron"] = row.spikes * price.neuron_active + (updates - row.spikes) * price.neuron_inactive
     row.energy["spike"] = row.spikes * price.spike
-    if memory:
-        width = widths(graph)
+    if width is not None:
         biased = sum(population_neurons(m) for m in members if getattr(m.op, "bias", None) is not None)
         bits = updates * 2 * width.state + biased * activity.T * width.bias
         row.energy["memory"] = bits / BYTE * price.sram_byte

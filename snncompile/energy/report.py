@@ -1,20 +1,21 @@
 """What ``snncompile energy`` shows: the per-layer table with totals, the Loihi 2 fit, one JSON object, and a plot.
 
 >>> print(table(report_estimate))              # one row per layer, totals, the MAC convention, the sources
->>> print(fit_summary(loihi2_fit(graph)))      # cores and chips, or what breaks which limit
->>> as_json(report_estimate, loihi2_fit(graph), accuracy=0.97)   # the same numbers as plain data
+>>> print(fit_summary(chip_fit(graph)))        # cores and chips, or what breaks which limit
+>>> as_json(report_estimate, chip_fit(graph), accuracy=0.97)     # the same numbers as plain data
 >>> plot(report_estimate, "build/model.numpy.energy.png")       # firing rate and energy per layer (PNG)
 
 Every figure is per inference (:mod:`.estimate`). The table's MAC column and energy use the every-timestep
 convention; the once-per-input figure is printed beside the totals.
 """
 
-import os
-import tempfile
 from pathlib import Path
 
+from snncompile.outputs import atomic_file
+from snncompile.text_table import text_table
+
 from .estimate import Estimate
-from .resources import LOIHI2_LIMITS, Resources
+from .resources import Resources
 
 COLUMNS = (("layer", "<"), ("op", "<"), ("neurons", ">"), ("synapses", ">"), ("spikes", ">"), ("rate", ">"),
            ("SOPs", ">"), ("MACs", ">"), ("energy pJ", ">"), ("ANN pJ", ">"))
@@ -51,20 +52,6 @@ def total_cells(estimate: Estimate) -> list:
              mean(totals["ann_energy_pj"])),
             ("per timestep", "", "", "", mean(per_step["spikes"]), "", mean(per_step["sops"]),
              count(per_step["macs"]), mean(per_step["energy_pj"]), "")]
-
-
-def aligned(rows: list) -> list:
-    """``rows`` of cells as lines, every column as wide as its widest cell, a rule under the header and above the
-    totals (the last two rows)."""
-    widths = [max(len(row[i]) for row in rows) for i in range(len(COLUMNS))]
-
-    def line(row):
-        return "  ".join(cell.ljust(w) if align == "<" else cell.rjust(w)
-                         for cell, w, (_, align) in zip(row, widths, COLUMNS)).rstrip()
-
-    rule = "-" * len(line(rows[0]))
-    lines = [line(row) for row in rows]
-    return [lines[0], rule, *lines[1:-2], rule, *lines[-2:]]
 
 
 def heading(estimate: Estimate) -> str:
@@ -104,18 +91,19 @@ def table(estimate: Estimate) -> str:
     if estimate.profile.per_target_level:
         notes.insert(2, "SOP energy counts one synaptic operation per target level (each MLF level holds its own "
                         "synapses on Loihi)")
-    return "\n".join([heading(estimate), *aligned(rows), *notes])
+    aligned = text_table(rows, "".join(side for _, side in COLUMNS), rules_before=(1, -2))  # rules around the totals
+    return "\n".join([heading(estimate), aligned, *notes])
 
 
 def fit_summary(resources: Resources) -> str:
-    """Loihi 2: the cores and chips the graph needs, or each limit a population breaks."""
+    """The cores and chips the graph needs on the fit's chip (Loihi 2), or each limit a population breaks."""
     totals = resources.totals
     lines = [f"Loihi 2 fit: {len(resources.populations)} populations, {totals['neurons']:,} neurons, "
              f"{totals['synapses']:,} synapses ({totals['synaptic_bytes'] / 1024:,.1f} KB synaptic memory) -> "
              f"{totals['cores']:,} cores, {totals['chips']} chip{'s' if totals['chips'] > 1 else ''}"
              + (" (fits one chip)" if resources.fits_one_chip else "")]
     lines += [f"  does not fit: {problem}" for problem in resources.problems]
-    lines.append(f"  limits: {LOIHI2_LIMITS['cores_per_chip'][1]}")
+    lines.append(f"  limits: {resources.chip.limits()['cores_per_chip']['source']}")
     return "\n".join(lines)
 
 
@@ -153,14 +141,9 @@ def plot(estimate: Estimate, path) -> Path:
     energy.set_title(f"energy per layer, profile {estimate.profile.name}{memory}")
     energy.legend(loc="upper left", bbox_to_anchor=(1.0, 1.0))
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    handle, staging = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".png", dir=path.parent)
-    os.close(handle)
     try:
-        figure.savefig(staging, format="png", dpi=100)
-        os.replace(staging, path)
+        with atomic_file(path) as staging:
+            figure.savefig(staging, format="png", dpi=100)
     finally:
         pyplot.close(figure)
-        if os.path.exists(staging):
-            os.remove(staging)
     return path

@@ -1,42 +1,32 @@
-"""Static resources of a lowered graph and whether it fits Loihi 2: neurons, synapses and memory per population.
+"""Static resources of a lowered graph and whether it fits a chip (Loihi 2 by default): neurons, synapses and memory
+per population.
 
-A **population** is a node of neurons: an ``IntLIF`` (or float ``LIF``/``MLF``) node, or the ``Readout``, which a chip
-runs as non-leaking integrators. It stores its incoming synapses: those of every event-driven synaptic node whose
-current it integrates (through sums of currents), one copy per spike population summed in that node's input (MLF
-levels, residual terms; :func:`~snncompile.ir.summary.spike_populations`) and per level of the population. Host-side
-layers (the encoding layer) take no chip resources.
+A **population** is a node that integrates (:attr:`~snncompile.ir.ops.base.Op.integrates`): a neuron node
+(``IntLIF``, or float ``LIF``/``MLF``), or the ``Readout``, which a chip runs as non-leaking integrators. It stores its
+incoming synapses: those of every event-driven synaptic node whose current it integrates (through sums of currents,
+:func:`~snncompile.ir.structure.population_synapses`), one copy per spike population summed in that node's input (MLF
+levels, residual terms; :func:`~snncompile.ir.structure.spike_populations`) and per level of the population.
+Host-side layers (the encoding layer) take no chip resources.
 
-Mapping: a population needs ``max(ceil(neurons / neurons_per_core), ceil(synaptic bytes / synaptic_memory_per_core))``
-cores, assuming every synapse stores its own weight at the graph's weight width (no convolutional weight sharing, no
-index overhead); a population whose single neuron's fan-in exceeds a core's synaptic memory cannot be mapped at all.
-Chips: the most of cores, neurons and synapses over the per-chip limits.
+Mapping: a population needs ``max(ceil(neurons / neurons_per_core), ceil(synaptic bytes / synaptic_bytes_per_core))``
+cores of the chip (:class:`~snncompile.chip.Chip`), assuming every synapse stores its own weight at the graph's weight
+width (no convolutional weight sharing, no index overhead); a population whose single neuron's fan-in exceeds a
+core's synaptic memory cannot be mapped at all. Chips: the most of cores, neurons and synapses over the per-chip
+limits.
 """
 
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from math import ceil
 
 import numpy as np
 
-from snncompile.integer import LOIHI2
-from snncompile.ir.summary import spike_populations
+from snncompile.chip import LOIHI2, Chip
+from snncompile.ir.ops.base import NEURON
+from snncompile.ir.structure import population_synapses, spike_populations
 
-from .counting import NEURONS, connections, fan_out, synaptic_nodes
+from .counting import connections, largest_fan_in, synaptic_nodes
 
-SECONDARY = "Loihi 2 as quoted from Intel's 2021 announcement by secondary sources, not a datasheet"
-
-#  limit                        value        source
-LOIHI2_LIMITS = {
-    "cores_per_chip":           (128,         SECONDARY),
-    "neurons_per_core":         (8_192,       SECONDARY),
-    "synaptic_bytes_per_core":  (128 * 1024,  f"{SECONDARY} (128 KB synaptic memory per core)"),
-    "neurons_per_chip":         (1_048_576,   f"{SECONDARY} (~1 M neurons per chip)"),
-    "synapses_per_chip":        (120_000_000, f"{SECONDARY} (~120 M synapses per chip)"),
-}
 FLOAT_BITS = 32
-
-
-def limit(name: str) -> int:
-    return LOIHI2_LIMITS[name][0]
 
 
 @dataclass(frozen=True)
@@ -49,49 +39,42 @@ class Widths:
     state: int
 
 
-def widths(graph) -> Widths:
+def widths(graph, chip: Chip = LOIHI2) -> Widths:
     if graph.metadata.get("integer"):
-        return Widths(int(graph.metadata.get("bits", LOIHI2.weight_bits)), LOIHI2.bias_bits, LOIHI2.state_bits)
+        return Widths(int(graph.metadata.get("bits", chip.weight_bits)), chip.bias_bits, chip.state_bits)
     return Widths(FLOAT_BITS, FLOAT_BITS, FLOAT_BITS)
 
 
-def weight_bits(graph, node) -> int:
-    """Bits of one weight of synaptic ``node``: a float tensor (the host's layers) is 32-bit."""
-    tensor = node.op.scale if node.op.kind == "Affine" else getattr(node.op, "weight", None)
+def stored_weights(op):
+    """The weight tensor synaptic ``op`` stores (its ``weight_field``), or ``None`` for weights implied by its type."""
+    return None if op.weight_field is None else getattr(op, op.weight_field)
+
+
+def weight_bits(node, width: Widths) -> int:
+    """Bits of one weight of synaptic ``node`` at ``width``: a float tensor (the host's layers) is 32-bit."""
+    tensor = stored_weights(node.op)
     if isinstance(tensor, np.ndarray) and tensor.dtype.kind == "f":
         return FLOAT_BITS
-    return widths(graph).weight
+    return width.weight
 
 
-def parameter_bits(graph, node) -> int:
+def parameter_bits(node, width: Widths) -> int:
     """Bits of ``node``'s stored tensors: weights (and one-to-one scales) at the weight width, biases and shifts at
     the bias width, float tensors at 32 bits."""
-    width = widths(graph)
     bits = 0
     for name, tensor in node.op.tensors().items():
-        integer = width.weight if name in ("weight", "scale") else width.bias
+        integer = width.weight if name == node.op.weight_field else width.bias
         bits += tensor.size * (FLOAT_BITS if tensor.dtype.kind == "f" else integer)
     return bits
 
 
 def population_neurons(node) -> int:
-    return node.info.size if node.op.kind == "Readout" else node.op.neuron_count(node.info)
-
-
-def current_sources(graph, name: str) -> list:
-    """The synaptic nodes whose current population ``name`` integrates, through sums of currents."""
-    sources = []
-    for source in graph[name].inputs:
-        node = graph[source]
-        if node.op.kind in ("Add", "BatchNorm") and not node.info.is_events:
-            sources += current_sources(graph, source)
-        else:
-            sources.append(node)
-    return sources
+    """Neurons of population ``node``: its neurons (every level), or one integrator per output of a readout."""
+    return node.op.neuron_count(node.info) if node.op.role == NEURON else node.info.size
 
 
 @dataclass(frozen=True)
-class Population:
+class PopulationShare:
     """One population's share of a chip. ``synapses``: incoming synapses; ``largest_fan_in``: of one neuron."""
 
     name: str
@@ -105,11 +88,12 @@ class Population:
 @dataclass
 class Resources:
     """Populations, totals (``parameter_bits``: every stored tensor once, host layers included), the chips needed and
-    what breaks (empty when the graph fits)."""
+    what breaks (empty when the graph fits), on ``chip``."""
 
     populations: list
     totals: dict
     problems: list
+    chip: Chip = field(default=LOIHI2)
 
     @property
     def fits_one_chip(self) -> bool:
@@ -117,58 +101,44 @@ class Resources:
 
     def as_json(self) -> dict:
         return {"populations": [asdict(p) for p in self.populations], "totals": self.totals,
-                "problems": self.problems, "fits_one_chip": self.fits_one_chip,
-                "limits": {name: {"value": value, "source": source} for name, (value, source) in LOIHI2_LIMITS.items()}}
+                "problems": self.problems, "fits_one_chip": self.fits_one_chip, "limits": self.chip.limits()}
 
 
-def largest_fan_in(graph, node) -> int:
-    """The most connections one output position of synaptic ``node`` receives (interior positions)."""
-    op = node.op
-    if op.kind == "Conv2d":
-        return int(np.prod(op.weight.shape[1:]))
-    if op.kind in ("Linear", "Readout"):
-        return int(np.count_nonzero(fan_out(graph, node)))
-    if hasattr(op, "kernel"):
-        return op.kernel[0] * op.kernel[1]
-    return 1
-
-
-def populations(graph) -> list:
-    """Every population of ``graph`` on chip, with its incoming synapses and cores."""
+def populations(graph, chip: Chip = LOIHI2) -> list:
+    """Every population of ``graph`` on ``chip``, with its incoming synapses and cores."""
     event_driven, _ = synaptic_nodes(graph)
     on_chip = {node.name for node in event_driven}
-    bits = widths(graph).weight
+    bits = widths(graph, chip).weight
     rows = []
     for node in graph:
-        if node.op.kind not in NEURONS and node.op.kind != "Readout":
+        if not node.op.integrates:
             continue
-        sources = [node] if node.op.kind == "Readout" else current_sources(graph, node.name)
-        sources = [s for s in sources if s.name in on_chip]
-        levels = getattr(node.op, "levels", 1)
-        synapses = levels * sum(connections(graph, s) * spike_populations(graph, s.inputs[0]) for s in sources)
-        fan_in = sum(largest_fan_in(graph, s) * spike_populations(graph, s.inputs[0]) for s in sources)
+        sources = [(graph[name], count) for name, count in population_synapses(graph, node.name).items()
+                   if name in on_chip]
+        synapses = node.op.levels * sum(count * connections(graph, s) * spike_populations(graph, s.inputs[0])
+                                        for s, count in sources)
+        fan_in = sum(count * largest_fan_in(graph, s) * spike_populations(graph, s.inputs[0]) for s, count in sources)
         neurons = population_neurons(node)
         synaptic_bytes = ceil(synapses * bits / 8)
-        cores = max(1, ceil(neurons / limit("neurons_per_core")),
-                    ceil(synaptic_bytes / limit("synaptic_bytes_per_core")))
-        rows.append(Population(node.name, neurons, synapses, fan_in, synaptic_bytes, cores))
+        cores = max(1, ceil(neurons / chip.neurons_per_core), ceil(synaptic_bytes / chip.synaptic_bytes_per_core))
+        rows.append(PopulationShare(node.name, neurons, synapses, fan_in, synaptic_bytes, cores))
     return rows
 
 
-def loihi2_fit(graph) -> Resources:
-    """The populations of ``graph``, the cores and chips of Loihi 2 they need, and which population breaks which
+def chip_fit(graph, chip: Chip = LOIHI2) -> Resources:
+    """The populations of ``graph``, the cores and chips of ``chip`` they need, and which population breaks which
     limit."""
-    rows = populations(graph)
+    rows = populations(graph, chip)
+    width = widths(graph, chip)
     totals = {key: sum(getattr(p, key) for p in rows) for key in ("neurons", "synapses", "synaptic_bytes", "cores")}
-    totals["parameter_bits"] = sum(parameter_bits(graph, node) for node in graph)
-    needs = {"cores": totals["cores"] / limit("cores_per_chip"),
-             "neurons": totals["neurons"] / limit("neurons_per_chip"),
-             "synapses": totals["synapses"] / limit("synapses_per_chip")}
+    totals["parameter_bits"] = sum(parameter_bits(node, width) for node in graph)
+    per_chip = {"cores": chip.cores_per_chip, "neurons": chip.neurons_per_chip, "synapses": chip.synapses_per_chip}
+    needs = {key: totals[key] / per_chip[key] for key in per_chip}
     totals["chips"] = max(1, ceil(max(needs.values())))
     problems = []
-    core_bytes = limit("synaptic_bytes_per_core")
+    core_bytes = chip.synaptic_bytes_per_core
     for p in rows:
-        needed = ceil(p.largest_fan_in * widths(graph).weight / 8)
+        needed = ceil(p.largest_fan_in * width.weight / 8)
         if needed > core_bytes:
             problems.append(f"population {p.name!r}: one neuron's {p.largest_fan_in:,} incoming synapses need "
                             f"{needed:,} bytes, more than a core's synaptic memory ({core_bytes:,} bytes)")
@@ -176,6 +146,6 @@ def loihi2_fit(graph) -> Resources:
         binding = max(needs, key=needs.get)
         largest = sorted(rows, key=lambda p: getattr(p, binding), reverse=True)[:3]
         problems.append(f"needs {totals['chips']} chips: {totals[binding]:,} {binding} exceed one chip's "
-                        f"{limit(f'{binding}_per_chip'):,}; largest: "
+                        f"{per_chip[binding]:,}; largest: "
                         + ", ".join(f"{p.name!r} ({getattr(p, binding):,})" for p in largest))
-    return Resources(rows, totals, problems)
+    return Resources(rows, totals, problems, chip)

@@ -5,11 +5,13 @@
 zoo's other modules are handled in :mod:`.trace`.
 """
 
+from contextlib import contextmanager
+
 import numpy as np
 import torch
 from torch import nn
 
-from ..errors import UnsupportedModuleError
+from ..errors import SnnCompileError, UnsupportedModuleError
 from ..ir.ops import LIF, MLF, AvgPool2d, BatchNorm, Conv2d, Flatten, Linear, MaxPool2d
 from ..models.neurons import SpikingNeuron
 from ..models.norm import ThresholdDependentBatchNorm
@@ -26,6 +28,18 @@ def scalar(value) -> float:
 
 def unsupported(path: str, module, why: str) -> UnsupportedModuleError:
     return UnsupportedModuleError(f"module {path!r} ({type(module).__module__}.{type(module).__name__}): {why}")
+
+
+@contextmanager
+def converting(path: str, module):
+    """Turn an op's ``ValueError`` on a value taken from ``module`` (a decay outside [0, 1], ...) into the error
+    naming the module."""
+    try:
+        yield
+    except ValueError as err:
+        if isinstance(err, SnnCompileError):
+            raise
+        raise unsupported(path, module, str(err)) from None
 
 
 def conv2d(path, m: nn.Conv2d, info):

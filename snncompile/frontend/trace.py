@@ -15,7 +15,7 @@ from torch.fx.passes.shape_prop import ShapeProp
 
 from ..errors import UnsupportedModuleError
 from ..ir import Graph
-from ..ir.ops import Add, Input, Readout, SEWLogic
+from ..ir.ops import Add, Input, Linear, Readout, SEWLogic
 from ..models.layers import DirectEncoder, PerStep
 from ..models.layers import Readout as ReadoutModule
 from ..models.layers import SEWConnect
@@ -88,6 +88,10 @@ class _Translator:
     def _call_module(self, node):
         module = self.gm.get_submodule(node.target)
         self.called.add(node.target)
+        with layers.converting(node.target, module):
+            self._convert_module(node, module)
+
+    def _convert_module(self, node, module):
         if isinstance(module, DirectEncoder):
             return self._input(node, "direct", module.T)
         source = self._source(node, 0)
@@ -121,7 +125,7 @@ class _Translator:
         if node.target == "mean" and self._is_time_mean(node):
             linear_node = node.args[0]
             linear = self.graph[self.values[linear_node]]
-            if len(linear_node.users) == 1 and type(linear.op).__name__ == "Linear":
+            if len(linear_node.users) == 1 and type(linear.op) is Linear:
                 readout = Readout(linear.op.weight, linear.op.bias)
                 return self._emit(node, readout, list(linear.inputs), time_major=False,
                                   name=f"{linear.name}.readout", replaces=linear.name)
@@ -167,7 +171,8 @@ class _Translator:
         convert = next((f for t, f in layers.PER_STEP_LAYERS.items() if type(layer) is t), None)
         if convert is None:
             raise layers.unsupported(node.target, layer, supported_summary())
-        op = convert(node.target, layer, info)
+        with layers.converting(node.target, layer):
+            op = convert(node.target, layer, info)
         if op is None:
             self.values[node], self.time_major[node] = source, True
             return

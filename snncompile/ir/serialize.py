@@ -27,7 +27,8 @@ def _digest(array: np.ndarray) -> str:
     return hashlib.sha256(np.ascontiguousarray(array).tobytes()).hexdigest()
 
 
-def _json_value(value):
+def json_value(value):
+    """``json.dumps``' ``default``: numpy scalars as Python values."""
     if isinstance(value, np.generic):
         return value.item()
     raise TypeError(f"{type(value).__name__} is not a JSON value")
@@ -58,7 +59,7 @@ def save(graph: Graph, directory) -> Path:
     document, tensors = to_dict(graph)
     with open(directory / TENSOR_FILE, "wb") as stream:
         np.savez(stream, **tensors)
-    text = json.dumps(document, indent=1, default=_json_value)
+    text = json.dumps(document, indent=1, default=json_value)
     (directory / GRAPH_FILE).write_text(text + "\n")
     return directory
 
@@ -117,7 +118,11 @@ def _rebuild(document: dict, tensors: dict) -> Graph:
         if set(arguments) != expected:
             raise SerializationError(f"node {name!r} ({entry['op']}): fields {sorted(arguments)} do not match the "
                                      f"op's fields {sorted(expected)}")
-        graph.add(name, op_type(**arguments), entry["inputs"])
+        try:
+            op = op_type(**arguments)
+        except ValueError as err:
+            raise SerializationError(f"node {name!r} ({entry['op']}): {err}; the file was modified — recompile") from None
+        graph.add(name, op, entry["inputs"])
         stored = entry["output"]
         if graph[name].info != TensorInfo(stored["shape"], stored["kind"], stored["max_count"]):
             raise SerializationError(f"node {name!r}: stored output {stored} differs from the one its op infers "

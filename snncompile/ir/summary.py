@@ -2,7 +2,10 @@
 
 from dataclasses import asdict, dataclass
 
+from snncompile.text_table import text_table
+
 from .graph import Graph
+from .structure import spike_populations
 
 
 @dataclass(frozen=True)
@@ -17,16 +20,6 @@ class NodeRow:
     neurons: int
     synapses: int
     params: int
-
-
-def spike_populations(graph: Graph, name: str) -> int:
-    """How many spike populations a chip sums into the events of node ``name``: a count tensor (an MLF unit's K levels,
-    a residual sum) is several populations, and every synapse reading it exists once per population."""
-    node = graph[name]
-    if node.op.kind in ("Add", "Flatten", "MaxPool2d") and node.info.is_events:
-        return sum(spike_populations(graph, i) for i in node.inputs) if node.op.kind == "Add" else \
-            spike_populations(graph, node.inputs[0])
-    return getattr(node.op, "levels", 1)
 
 
 def node_rows(graph: Graph) -> list:
@@ -59,10 +52,4 @@ def format_table(graph: Graph) -> str:
               f"{r['synapses']:,}", f"{r['params']:,}") for r in summary["nodes"]]
     t = summary["totals"]
     total = ("total", f"{t['nodes']} nodes", "", "", f"{t['neurons']:,}", f"{t['synapses']:,}", f"{t['params']:,}")
-    widths = [max(len(str(row[i])) for row in [header, *lines, total]) for i in range(len(header))]
-
-    def fmt(row):
-        return "  ".join(str(c).ljust(w) if i < 4 else str(c).rjust(w) for i, (c, w) in enumerate(zip(row, widths)))
-
-    rule = "-" * len(fmt(header))
-    return "\n".join([fmt(header), rule, *map(fmt, lines), rule, fmt(total)])
+    return text_table([header, *lines, total], "<<<<>>>", rules_before=(1, -1))

@@ -14,15 +14,13 @@ from dataclasses import replace as with_fields
 
 import numpy as np
 
-from ..backends.numpy.unrolled import avg_pool2d
+from ..ir.ops import AvgPool2d, Flatten, Linear
 from .rewrite import graph_pass, rewrite, sole_reader
-
-FOLDS_INTO = ("Linear", "Readout")
 
 
 def spread(layer, pool, in_shape: tuple):
     """``layer`` (Linear or Readout) reading ``pool`` on ``in_shape`` inputs, as one layer over those inputs."""
-    pooling, _ = avg_pool2d(pool, in_shape)  # [N_in, N_pooled]: pooled = x @ pooling
+    pooling, _ = pool.connection_matrix(in_shape)  # [N_in, N_pooled]: pooled = x @ pooling
     return with_fields(layer, weight=np.asarray(pooling @ layer.weight.T).T)
 
 
@@ -30,10 +28,10 @@ def spread(layer, pool, in_shape: tuple):
 def fold_avgpool(graph):
     """Fold every AvgPool2d -> Flatten -> Linear/Readout chain into one Flatten -> Linear/Readout."""
     folds = {}  # layer name -> (pool node, flatten node)
-    for pool in (node for node in graph if node.op.kind == "AvgPool2d"):
+    for pool in (node for node in graph if isinstance(node.op, AvgPool2d)):
         flatten = sole_reader(graph, pool.name)
-        layer = sole_reader(graph, flatten.name) if flatten is not None and flatten.op.kind == "Flatten" else None
-        if layer is not None and layer.op.kind in FOLDS_INTO:
+        layer = sole_reader(graph, flatten.name) if flatten is not None and isinstance(flatten.op, Flatten) else None
+        if layer is not None and isinstance(layer.op, Linear):  # a Linear or the Readout
             folds[layer.name] = (pool, flatten)
     pools = {pool.name for pool, _ in folds.values()}
     flattens = {flatten.name: pool for pool, flatten in folds.values()}

@@ -9,22 +9,23 @@ resolution against saturation of the largest weights; it never lets a value leav
 import numpy as np
 
 from ..backends.numpy.simulator import simulate
+from ..chip import LOIHI2, Chip
 from ..errors import ConfigError
 from .quantize import quantize
 
 CLIP_RATIOS = (1.0, 1.25, 1.5, 2.0, 3.0)
 
 
-def calibrate(graph, inputs, *, bits: int = 8, ratios=CLIP_RATIOS) -> tuple:
-    """``(best clip ratio, scores)`` for the lowered float ``graph`` on ``inputs`` (as :func:`simulate` takes them);
-    ``scores`` maps each ratio to ``{"agreement", "output_error"}``."""
+def calibrate(graph, inputs, *, chip: Chip = LOIHI2, bits: int = 8, ratios=CLIP_RATIOS) -> tuple:
+    """``(best clip ratio, scores)`` for the lowered float ``graph`` quantized for ``chip``, on ``inputs`` (as
+    :func:`simulate` takes them); ``scores`` maps each ratio to ``{"agreement", "output_error"}``."""
     T = int(graph.metadata.get("T") or 1)
     if len(inputs) == 0:
         raise ConfigError("calibration needs at least one sample")
     reference = simulate(graph, inputs, T).output
     scores = {}
     for ratio in ratios:
-        output = simulate(quantize(graph, bits=bits, clip_ratio=ratio), inputs, T).output
+        output = simulate(quantize(graph, chip, bits, clip_ratio=ratio), inputs, T).output
         scores[ratio] = {"agreement": float((output.argmax(1) == reference.argmax(1)).mean()),
                          "output_error": float(np.abs(output - reference).mean())}
     best = min(ratios, key=lambda r: (-scores[r]["agreement"], scores[r]["output_error"], r))

@@ -6,6 +6,7 @@ Input nodes stay even when unread: they are the graph's interface, and the simul
 
 import networkx as nx
 
+from ..ir.ops import Input
 from .rewrite import graph_pass, rewrite
 
 
@@ -13,6 +14,6 @@ from .rewrite import graph_pass, rewrite
 def remove_dead_nodes(graph):
     """Keep only the inputs, the outputs and their ancestors."""
     live = set(graph.outputs).union(*(nx.ancestors(graph.nx, name) for name in graph.outputs))
-    dead = [node.name for node in graph if node.name not in live and node.op.kind != "Input"]
+    dead = [node.name for node in graph if node.name not in live and not isinstance(node.op, Input)]
     dropped = set(dead)
     return rewrite(graph, lambda node: [] if node.name in dropped else None), {"removed": dead}

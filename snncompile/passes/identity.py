@@ -5,12 +5,13 @@ as is. A chip connects populations only through synapses, so each such edge beco
 named ``<reader>.input<port>.synapse``: the same sum, now with a weight the quantizer can scale.
 """
 
+from ..ir.ops.base import NEURON
 from .rewrite import graph_pass, one_to_one, rewrite
 
 
 def _needs_synapse(graph, node, port) -> bool:
     source = graph[node.inputs[port]].info
-    reads_current = node.op.kind == "LIF" or (node.op.kind == "Add" and not node.info.is_events)
+    reads_current = node.op.role == NEURON or (node.op.current_glue and not node.info.is_events)
     return reads_current and source.is_events
 
 

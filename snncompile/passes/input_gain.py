@@ -2,10 +2,10 @@
 
 A LIF/MLF population computes ``v_pre = decay * v + input_gain * x`` (SpikingJelly's ``LIFNode`` has gain ``1/tau``);
 on a chip the input enters with gain 1. ``x`` is a sum (through Add nodes over currents) of the outputs of synaptic
-ops, each linear in its tensors: ``W s + b`` (Conv2d, Linear) or ``s * scale + shift`` (Affine). So
-``gain * x`` equals the same sum with every tensor of those ops multiplied by ``gain`` — exact in real arithmetic. A
-path that reaches anything else (an event tensor feeding the neuron directly, an AvgPool2d, ...) gets an
-``Affine(gain, 0)`` on its last edge, which multiplies that term alone.
+ops, each linear in its tensors (:func:`.rewrite.holds_weights`): ``W s + b`` (Conv2d, Linear) or ``s * scale + shift``
+(Affine). So ``gain * x`` equals the same sum with every tensor of those ops multiplied by ``gain`` — exact in real
+arithmetic. A path that reaches anything else (an event tensor feeding the neuron directly, an AvgPool2d, ...) gets
+an ``Affine(gain, 0)`` on its last edge, which multiplies that term alone.
 
 A synaptic op or Add on the way that something else also reads cannot be scaled without changing that reader's
 input: that is a :class:`GraphError` naming the node.
@@ -14,10 +14,8 @@ input: that is a :class:`GraphError` naming the node.
 from dataclasses import replace as with_fields
 
 from ..errors import GraphError
-from .rewrite import graph_pass, one_to_one, rewrite, sole_reader
-
-SYNAPTIC = ("Conv2d", "Linear", "Affine")
-NEURONS = ("LIF", "MLF")
+from ..ir.ops import LIF, MLF
+from .rewrite import graph_pass, holds_weights, one_to_one, rewrite, sole_reader
 
 
 def scaled_op(op, gain: float):
@@ -41,8 +39,8 @@ class _Plan:
         """Route ``gain`` from ``reader`` back through analog Adds to the synaptic ops feeding it."""
         for port, name in enumerate(reader.inputs):
             source = self.graph[name]
-            through_add = source.op.kind == "Add" and not source.info.is_events
-            if source.op.kind not in SYNAPTIC and not through_add:
+            through_add = source.op.current_glue and not source.info.is_events
+            if not holds_weights(source.op) and not through_add:
                 self.bridged.setdefault(reader.name, {})[port] = gain
                 continue
             if sole_reader(self.graph, name) is None:
@@ -59,7 +57,7 @@ class _Plan:
 def fold_input_gain(graph):
     """Give every LIF/MLF input gain 1, scaling the synapses that feed it (or inserting an Affine edge) instead."""
     plan = _Plan(graph)
-    gains = {n.name: n.op.input_gain for n in graph if n.op.kind in NEURONS and n.op.input_gain != 1}
+    gains = {n.name: n.op.input_gain for n in graph if isinstance(n.op, (LIF, MLF)) and n.op.input_gain != 1}
     for name, gain in gains.items():
         plan.collect(graph[name], gain, name)
 

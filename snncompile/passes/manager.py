@@ -11,13 +11,12 @@ class PassManager:
     """Runs ``passes`` (pure functions ``Graph -> Graph`` with a ``name``) in order.
 
     ``dump_after``: pass names (or ``"all"``) after which the graph is saved with :func:`snncompile.ir.save` into
-    ``dump_dir/<index>-<name>/`` (index from ``first_index``, in pipeline order), loadable with
+    ``dump_dir/<index>-<name>/`` (index: the pass's position in the pipeline, from 1), loadable with
     :func:`snncompile.ir.load`.
     """
 
-    def __init__(self, passes, dump_dir=None, dump_after=(), first_index=1):
+    def __init__(self, passes, dump_dir=None, dump_after=()):
         self.passes = list(passes)
-        self.first_index = first_index
         names = [p.name for p in self.passes]
         if isinstance(dump_after, str):
             dump_after = names if dump_after == "all" else [dump_after]
@@ -30,16 +29,18 @@ class PassManager:
             raise ConfigError("dumping the IR after a pass needs a dump directory")
         self.dump_dir = None if dump_dir is None else Path(dump_dir)
 
-    def run(self, graph: Graph) -> tuple:
-        """The graph after every pass, and a report: one ``{"pass", "seconds", "nodes_before", "nodes_after"}`` per
-        pass (plus ``"dump"``, the directory written, for dumped passes)."""
+    def run(self, graph: Graph, start: int = 0, stop: int | None = None) -> tuple:
+        """The graph after the passes ``start:stop`` of the pipeline (a Python slice; all by default), and a report:
+        one ``{"pass", "seconds", "nodes_before", "nodes_after"}`` per pass (plus ``"dump"``, the directory written,
+        for dumped passes)."""
         report = []
-        for index, graph_pass in enumerate(self.passes, start=self.first_index):
-            before, start = len(graph), time.perf_counter()
+        for index in range(len(self.passes))[start:stop]:
+            graph_pass = self.passes[index]
+            before, started = len(graph), time.perf_counter()
             graph = graph_pass(graph)
-            entry = {"pass": graph_pass.name, "seconds": time.perf_counter() - start, "nodes_before": before,
+            entry = {"pass": graph_pass.name, "seconds": time.perf_counter() - started, "nodes_before": before,
                      "nodes_after": len(graph)}
             if graph_pass.name in self.dump_after:
-                entry["dump"] = str(save(graph, self.dump_dir / f"{index:02d}-{graph_pass.name}"))
+                entry["dump"] = str(save(graph, self.dump_dir / f"{index + 1:02d}-{graph_pass.name}"))
             report.append(entry)
         return graph, report

@@ -13,7 +13,7 @@ is exact. A maximum of analog values (currents) has no chip equivalent: :class:`
 """
 
 from ..errors import UnsupportedNodeError
-from ..ir.ops import Add, AvgPool2d
+from ..ir.ops import Add, AvgPool2d, MaxPool2d
 from .rewrite import graph_pass, one_to_one, rewrite, threshold_unit
 
 
@@ -32,14 +32,15 @@ def level_test(name: str, source: str, info, level: int) -> list:
 @graph_pass
 def lower_maxpool(graph):
     """Replace each MaxPool2d over spikes by an OR pool, and over counts by one OR pool per count level."""
-    analog = [node.name for node in graph if node.op.kind == "MaxPool2d" and not graph[node.inputs[0]].info.is_events]
+    pools = [node for node in graph if isinstance(node.op, MaxPool2d)]
+    analog = [node.name for node in pools if not graph[node.inputs[0]].info.is_events]
     if analog:
         raise UnsupportedNodeError(f"MaxPool2d node(s) {', '.join(map(repr, analog))} pool analog values: a chip "
                                    f"cannot take a maximum of currents (only of spikes or counts)")
     neurons_added = {}
 
     def replace(node):
-        if node.op.kind != "MaxPool2d":
+        if not isinstance(node.op, MaxPool2d):
             return None
         (source,), info = node.inputs, graph[node.inputs[0]].info
         window = AvgPool2d(node.op.kernel, node.op.stride, node.op.padding)

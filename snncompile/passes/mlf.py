@@ -10,7 +10,7 @@ K-fold, neurons do not change.
 
 from dataclasses import fields
 
-from ..ir.ops import LIF, Add
+from ..ir.ops import LIF, MLF, Add
 from .rewrite import graph_pass, rewrite
 
 SHARED = [f.name for f in fields(LIF) if f.name != "threshold"]
@@ -22,7 +22,7 @@ def lower_mlf(graph):
     lowered = {}
 
     def replace(node):
-        if node.op.kind != "MLF":
+        if not isinstance(node.op, MLF):
             return None
         shared = {field: getattr(node.op, field) for field in SHARED}
         lowered[node.name] = node.op.levels

@@ -12,7 +12,8 @@ node whose value another node now carries (a BatchNorm folded into its conv). Th
 :meth:`Graph.add`, which re-infers and re-checks every node, so a rewrite that breaks the graph fails at once,
 naming the node.
 
-Also here: the small building blocks several passes emit (one-to-one edges, memoryless threshold neurons).
+Also here: the small building blocks several passes emit (one-to-one edges, memoryless threshold neurons) and the
+synapses they may rescale (:func:`holds_weights`).
 """
 
 import copy
@@ -22,6 +23,7 @@ import numpy as np
 
 from ..ir import Graph
 from ..ir.ops import LIF, Affine
+from ..ir.ops.base import SynapticOp
 
 
 def rewrite(graph: Graph, replace, renames=None) -> Graph:
@@ -56,6 +58,13 @@ def graph_pass(function):
 
     run.name = function.__name__
     return run
+
+
+def holds_weights(op) -> bool:
+    """Whether ``op`` is a synapse whose weights and bias are its tensors (Conv2d, Linear, Affine): its output is
+    linear in them, so a scale or shift per output channel folds into them (pools have fixed or no weights, a
+    BatchNorm holds statistics)."""
+    return isinstance(op, SynapticOp) and op.weight_field is not None
 
 
 def one_to_one(info, weight: float) -> Affine:

@@ -13,7 +13,7 @@ membrane (``D = 1``), a residue far below the half-step margin. The sum is named
 neuron keeps the join's name.
 """
 
-from ..ir.ops import Add
+from ..ir.ops import Add, SEWLogic
 from .rewrite import graph_pass, one_to_one, rewrite, threshold_unit
 
 THRESHOLDS = {"AND": 1.5, "IAND": 0.5}
@@ -25,7 +25,7 @@ def lower_sew_logic(graph):
     neurons_added = {}
 
     def replace(node):
-        if node.op.kind != "SEWLogic":
+        if not isinstance(node.op, SEWLogic):
             return None
         (branch, shortcut), name, function = node.inputs, node.name, node.op.function
         neurons_added[name] = node.info.size

@@ -1,14 +1,12 @@
-"""IR ops, one family per module; ``OPS`` maps each op's type name to its class."""
+"""IR ops, one family per module; ``OPS`` maps each op's type name to its class.
 
-from .base import Op
-from .combine import Add, SEWLogic
-from .io import Input, Quantize
-from .neurons import LIF, MLF, IntLIF
-from .norm import Affine, BatchNorm
-from .pooling import AvgPool2d, Flatten, MaxPool2d, SumPool2d
-from .synapses import Conv2d, Linear, Readout
+An op class registers itself in ``OPS`` when its module is imported (:meth:`Op.__init_subclass__`), and every
+registered op is importable from this package: a new op is one class in one of these modules.
+"""
 
-OPS = {cls.__name__: cls for cls in (Input, Quantize, Conv2d, Linear, Readout, AvgPool2d, SumPool2d, MaxPool2d, Flatten,
-                                     BatchNorm, Affine, Add, SEWLogic, LIF, MLF, IntLIF)}
+from . import combine, io, neurons, norm, pooling, synapses  # noqa: F401  (importing a module registers its ops)
+from .base import OPS, Op, SynapticOp
 
-__all__ = ["OPS", "Op", *OPS]
+globals().update(OPS)
+
+__all__ = ["OPS", "Op", "SynapticOp", *OPS]

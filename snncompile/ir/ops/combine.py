@@ -1,6 +1,7 @@
 """Joins of residual paths: sums and the SEW logic functions."""
 
 from dataclasses import dataclass
+from typing import ClassVar
 
 from ..values import TensorInfo, events
 from .base import Op, require
@@ -11,9 +12,11 @@ SEW_LOGIC = ("AND", "IAND")
 @dataclass(frozen=True, eq=False)
 class Add(Op):
     """``y = x_1 + ... + x_n`` (same shapes). Spikes and counts add to counts bounded by the sum of their bounds
-    (SEW-ADD and DS-ResNet joins); anything analog makes the sum analog."""
+    (SEW-ADD and DS-ResNet joins); anything analog makes the sum analog: currents summed into a population."""
 
-    arity = None
+    arity: ClassVar[None] = None
+    current_glue: ClassVar[bool] = True
+    event_glue: ClassVar[bool] = True
 
     def infer(self, inputs):
         require(len(inputs) >= 2, f"add needs two or more inputs, got {len(inputs)}")
@@ -31,10 +34,13 @@ class SEWLogic(Op):
 
     function: str = "AND"
 
-    arity = 2
+    arity: ClassVar[int] = 2
+    lowered_by: ClassVar[str] = "lower_sew_logic"
+
+    def validate(self):
+        require(self.function in SEW_LOGIC, f"SEW logic function must be one of {SEW_LOGIC}, got {self.function!r}")
 
     def infer(self, inputs):
-        require(self.function in SEW_LOGIC, f"SEW logic function must be one of {SEW_LOGIC}, got {self.function!r}")
         branch, shortcut = inputs
         require(branch.shape == shortcut.shape, f"SEW inputs must have one shape, got {branch.shape}, {shortcut.shape}")
         require(branch.kind == "spikes" and shortcut.kind == "spikes",

@@ -1,11 +1,12 @@
-"""Where a graph starts."""
+"""Where values enter: the graph's input, and the host's analog current entering the chip."""
 
 from dataclasses import dataclass
+from typing import ClassVar
 
 import numpy as np
 
 from ..values import TensorInfo
-from .base import Op, require
+from .base import IO, Op, require
 
 ENCODINGS = ("direct", "frames")
 
@@ -16,18 +17,21 @@ class Input(Op):
 
     ``encoding="direct"``: an analog image fed identically at every timestep (the model receives ``[B, *shape]``).
     ``encoding="frames"``: a different tensor at every timestep (the model receives ``[T, B, *shape]``), binary event
-    frames (``kind="spikes"``) or real-valued ones (``kind="analog"``).
+    frames (``value_kind="spikes"``) or real-valued ones (``value_kind="analog"``).
     """
 
     shape: tuple
     encoding: str = "direct"
     value_kind: str = "analog"
 
-    arity = 0
+    arity: ClassVar[int] = 0
+    role: ClassVar[str] = IO
 
-    def infer(self, inputs):
+    def validate(self):
         require(self.encoding in ENCODINGS, f"encoding must be one of {ENCODINGS}, got {self.encoding!r}")
         require(self.encoding == "frames" or self.value_kind == "analog", "direct encoding feeds analog values")
+
+    def infer(self, inputs):
         return TensorInfo(self.shape, self.value_kind, 1 if self.value_kind == "spikes" else None)
 
 
@@ -39,8 +43,12 @@ class Quantize(Op):
 
     scale: float = 1.0
 
+    role: ClassVar[str] = IO
+
+    def validate(self):
+        require(self.scale > 0 and np.isfinite(self.scale), f"scale must be positive and finite, got {self.scale}")
+
     def infer(self, inputs):
         (x,) = inputs
-        require(self.scale > 0 and np.isfinite(self.scale), f"scale must be positive and finite, got {self.scale}")
         require(x.kind == "analog", f"quantize takes analog current, got {x.describe()}")
         return TensorInfo(x.shape)

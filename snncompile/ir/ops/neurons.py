@@ -9,15 +9,19 @@ Every population runs the discrete LIF update of DESIGN §3, per timestep ``t``:
 """
 
 from dataclasses import dataclass
+from typing import ClassVar
 
+import numpy as np
+
+from ...chip import LOIHI2
 from ..values import events
-from .base import Op, require
+from .base import NEURON, Op, require
 
 RESETS = ("hard", "soft")
 
 
 @dataclass(frozen=True, eq=False)
-class _Population(Op):
+class _FloatNeurons(Op):
     decay: float = 1.0
     input_gain: float = 1.0
     inclusive: bool = False
@@ -25,9 +29,13 @@ class _Population(Op):
     v_reset: float = 0.0
     model: str = "LIF"
 
-    def check(self):
+    role: ClassVar[str] = NEURON
+    integrates: ClassVar[bool] = True
+
+    def validate(self):
         require(self.reset in RESETS, f"reset must be one of {RESETS}, got {self.reset!r}")
         require(0.0 <= self.decay <= 1.0, f"decay must be in [0, 1], got {self.decay}")
+        require(np.isfinite(self.input_gain), f"input gain must be finite, got {self.input_gain}")
 
     @property
     def thresholds(self) -> tuple:
@@ -38,7 +46,6 @@ class _Population(Op):
         return len(self.thresholds)
 
     def infer(self, inputs):
-        self.check()
         return events(inputs[0].shape, self.levels)
 
     def neuron_count(self, output):
@@ -46,7 +53,7 @@ class _Population(Op):
 
 
 @dataclass(frozen=True, eq=False)
-class LIF(_Population):
+class LIF(_FloatNeurons):
     """A LIF population with one ``threshold``; outputs spikes. ``model`` names the source neuron for people
     (``STBPLIF``, ``IFNode``, ``LIFNode``, ``PLIFNode``); the arithmetic is the fields alone."""
 
@@ -58,18 +65,20 @@ class LIF(_Population):
 
 
 @dataclass(frozen=True, eq=False)
-class MLF(_Population):
+class MLF(_FloatNeurons):
     """Multi-level firing unit: K LIF neurons per position sharing the input, each with its own membrane, reset and
     threshold ``thresholds[k]``; outputs the count of levels that fired, ``0..K``."""
 
     level_thresholds: tuple = (0.6,)
 
+    lowered_by: ClassVar[str] = "lower_mlf"
+
     @property
     def thresholds(self):
         return self.level_thresholds
 
-    def check(self):
-        super().check()
+    def validate(self):
+        super().validate()
         require(len(self.level_thresholds) >= 1, "an MLF unit needs at least one level")
 
 
@@ -85,16 +94,29 @@ class IntLIF(Op):
     neuron model it came from."""
 
     threshold: int = 0
-    decay_12bit: int = 4096
+    decay_12bit: int = LOIHI2.decay_one
     bias: object = None
     scale: float = 1.0
     source: str = "LIF"
 
+    role: ClassVar[str] = NEURON
+    integrates: ClassVar[bool] = True
+
+    def validate(self):
+        require(isinstance(self.threshold, int) and self.threshold >= 0, "threshold must be a non-negative integer")
+        require(isinstance(self.decay_12bit, int) and 0 <= self.decay_12bit <= LOIHI2.decay_one,
+                f"decay_12bit must be in [0, {LOIHI2.decay_one}]")
+        require(self.bias is None or (isinstance(self.bias, np.ndarray) and self.bias.ndim == 1
+                                      and self.bias.dtype.kind == "i"), "bias must be an integer vector or None")
+
+    @property
+    def decay_fraction(self) -> float:
+        """The share of the membrane kept per step, ``decay_12bit / 4096``."""
+        return self.decay_12bit / LOIHI2.decay_one
+
     def infer(self, inputs):
         (x,) = inputs
-        require(isinstance(self.threshold, int) and self.threshold >= 0, "threshold must be a non-negative integer")
-        require(isinstance(self.decay_12bit, int) and 0 <= self.decay_12bit <= 4096, "decay_12bit must be in [0, 4096]")
-        require(self.bias is None or (self.bias.shape == (x.shape[0],) and self.bias.dtype.kind == "i"),
+        require(self.bias is None or self.bias.shape == (x.shape[0],),
                 f"bias must be an integer vector of shape ({x.shape[0]},)")
         return events(x.shape, 1)
 
