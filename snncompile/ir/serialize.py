@@ -18,7 +18,7 @@ from .ops import OPS
 from .values import TensorInfo
 
 FORMAT = "snncompile-graph"
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2  # 2: IntLIF carries current_decay_12bit
 GRAPH_FILE = "graph.json"
 TENSOR_FILE = "tensors.npz"
 

@@ -84,10 +84,14 @@ class MLF(_FloatNeurons):
 
 @dataclass(frozen=True, eq=False)
 class IntLIF(Op):
-    """A LIF population in the chip's integer arithmetic (:mod:`snncompile.integer`, DESIGN §4)::
+    """A CUBA LIF population in the chip's integer arithmetic (:mod:`snncompile.integer`, DESIGN §4)::
 
-        u = wrap24(I << 6);  v = sign(v) * ((|v| * decay_12bit) >> 12)
+        u = wrap24(sign(u) * ((|u| * current_decay_12bit) >> 12) + (I << 6))
+        v = sign(v) * ((|v| * decay_12bit) >> 12)
         v = clip(v + u + (bias << 6), +-(2**23 - 1));  s = v > (threshold << 6);  v = where(s, 0, v)
+
+    ``current_decay_12bit`` (``Du``): the share of the current kept per step, in 4096ths; 0, the default, is a current
+    with no memory (the synaptic input enters the membrane the step it arrives), as every quantized float neuron.
 
     ``bias``: int per channel (axis 0 of a sample) or ``None``. ``scale``: the integer units per float unit shared by
     every edge into the population (weights, bias and threshold were multiplied by it); ``source`` names the float
@@ -98,6 +102,7 @@ class IntLIF(Op):
     bias: object = None
     scale: float = 1.0
     source: str = "LIF"
+    current_decay_12bit: int = 0
 
     role: ClassVar[str] = NEURON
     integrates: ClassVar[bool] = True
@@ -106,6 +111,8 @@ class IntLIF(Op):
         require(isinstance(self.threshold, int) and self.threshold >= 0, "threshold must be a non-negative integer")
         require(isinstance(self.decay_12bit, int) and 0 <= self.decay_12bit <= LOIHI2.decay_one,
                 f"decay_12bit must be in [0, {LOIHI2.decay_one}]")
+        require(isinstance(self.current_decay_12bit, int) and 0 <= self.current_decay_12bit < LOIHI2.decay_one,
+                f"current_decay_12bit must be in [0, {LOIHI2.decay_one - 1}]")
         require(self.bias is None or (isinstance(self.bias, np.ndarray) and self.bias.ndim == 1
                                       and self.bias.dtype.kind == "i"), "bias must be an integer vector or None")
 
