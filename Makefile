@@ -8,14 +8,15 @@ STAMP  := $(VENV)/.installed
 
 install: $(STAMP)
 
-# torch is pinned exactly (a CPU wheel); lava-nc 0.10.0 declares Python<3.11, so it is installed without its
-# metadata checks after its real dependencies (all listed in pyproject.toml). snncompile makes it import on 3.11.
+# torch is pinned exactly (a CPU wheel); lava-nc 0.10.0 and lava-dl 0.6.0 declare Python<3.11, so they are installed
+# without their metadata checks after their real dependencies (all listed in pyproject.toml; lava-dl's torchvision is
+# not needed). snncompile makes both import on 3.11 (backends/lava/compat.py).
 $(STAMP): pyproject.toml Makefile
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet torch==2.13.0
 	$(BIN)/python -m pip install --quiet -e ".[dev]"
-	$(BIN)/python -m pip install --quiet --no-deps --ignore-requires-python lava-nc==0.10.0
+	$(BIN)/python -m pip install --quiet --no-deps --ignore-requires-python lava-nc==0.10.0 lava-dl==0.6.0
 	touch $(STAMP)
 
 demo: $(STAMP)
