@@ -26,7 +26,7 @@ from .tensors import conv_parameters, connection_matrix, neuron_parameters
 
 
 @dataclass
-class Built:
+class BuiltNetwork:
     """The Lava processes of a network, ready to run: ``recorder`` reaches every process; ``monitor`` probes the
     readout's membrane."""
 
@@ -36,7 +36,7 @@ class Built:
     run_cfg: Loihi2SimCfg
 
 
-def build(graph, network: Network, T: int, steps: int, ring_data: dict, spikes_path, progress_path) -> Built:
+def build(graph, network: Network, T: int, steps: int, ring_data: dict, spikes_path, progress_path) -> BuiltNetwork:
     """The processes of ``network`` for ``steps`` Lava steps; ``ring_data[population]``: ``[steps, n]`` int32 host
     current (or spike frames of a spike Input) in Lava order. The recorder writes spikes to ``spikes_path`` and the
     steps done to ``progress_path`` (:class:`.recorder.SpikeRecorder`)."""
@@ -53,7 +53,7 @@ def build(graph, network: Network, T: int, steps: int, ring_data: dict, spikes_p
     monitor = Monitor()
     monitor.probe(readout.v, steps)
     run_cfg = Loihi2SimCfg(select_tag="fixed_pt", exception_proc_model_map={recorder: recorder_model(recorder)})
-    return Built(recorder, monitor, readout, run_cfg)
+    return BuiltNetwork(recorder, monitor, readout, run_cfg)
 
 
 def _neurons(graph, network: Network, population, T: int, ring_data: dict):

@@ -14,9 +14,9 @@
 """
 
 from .activity import Activity, measure
-from .estimate import Estimate, Layer, estimate
+from .estimate import Estimate, LayerEnergy, estimate
 from .profiles import ENERGY_TABLE, PROFILE_NAMES, Profile, profile
 from .resources import PopulationShare, Resources, chip_fit
 
-__all__ = ["ENERGY_TABLE", "PROFILE_NAMES", "Activity", "Estimate", "Layer", "PopulationShare", "Profile", "Resources",
+__all__ = ["ENERGY_TABLE", "PROFILE_NAMES", "Activity", "Estimate", "LayerEnergy", "PopulationShare", "Profile", "Resources",
            "chip_fit", "estimate", "measure", "profile"]

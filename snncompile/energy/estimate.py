@@ -1,6 +1,6 @@
 """Energy per inference: the events a simulation counted, priced by a profile, layer by layer (DESIGN §6).
 
-Rows (:class:`Layer`), in graph order:
+Rows (:class:`LayerEnergy`), in graph order:
 
 - ``host``: a synaptic node the host computes (the encoding layer): ``macs`` every step (T x the layer's
   connections, the convention the totals use) and ``macs_once`` once per input (the same when the input changes every
@@ -40,7 +40,7 @@ BYTE = 8
 
 
 @dataclass
-class Layer:
+class LayerEnergy:
     """One row of an :class:`Estimate`, per inference. ``energy``: pJ by component (:data:`COMPONENTS`);
     ``per_step``: SOPs (``synapses``) or spikes (``neurons``) at each step."""
 
@@ -124,11 +124,11 @@ def estimate(graph, activity, profile="cmos45", *, memory: bool = False, chip: C
     return Estimate(graph.name, price, activity.samples, activity.T, memory, layers)
 
 
-def host_row(graph, node, activity, price: Profile, width: Widths | None) -> Layer:
+def host_row(graph, node, activity, price: Profile, width: Widths | None) -> LayerEnergy:
     """The row of a synaptic node the host computes; ``width``: the stored widths when memory traffic is priced."""
     per_step = connections(graph, node)
     constant = all(i.op.encoding == "direct" for i in graph.input_nodes)
-    row = Layer(node.name, node.op.kind, "host", macs=per_step * activity.T,
+    row = LayerEnergy(node.name, node.op.kind, "host", macs=per_step * activity.T,
                 macs_once=per_step * (1 if constant else activity.T), ann_macs=ann_macs(graph, node))
     row.energy["mac"] = row.macs * price.mac
     if width is not None:
@@ -136,10 +136,10 @@ def host_row(graph, node, activity, price: Profile, width: Widths | None) -> Lay
     return priced_ann(node, row, price, width)
 
 
-def synapse_row(graph, node, activity, price: Profile, width: Widths | None) -> Layer:
+def synapse_row(graph, node, activity, price: Profile, width: Widths | None) -> LayerEnergy:
     events = activity.per_position[node.inputs[0]]
     per_step = (events * fan_out(graph, node)).reshape(activity.T, -1).sum(axis=1) / activity.samples
-    row = Layer(node.name, node.op.kind, "synapses", synapses=chip_synapses(graph, node), sops=float(per_step.sum()),
+    row = LayerEnergy(node.name, node.op.kind, "synapses", synapses=chip_synapses(graph, node), sops=float(per_step.sum()),
                 ann_macs=ann_macs(graph, node), per_step=per_step.tolist())
     operations = row.sops * (target_levels(graph, node.name) if price.per_target_level else 1)
     row.energy["sop"] = operations * price.sop
@@ -148,7 +148,7 @@ def synapse_row(graph, node, activity, price: Profile, width: Widths | None) -> 
     return priced_ann(node, row, price, width)
 
 
-def priced_ann(node, row: Layer, price: Profile, width: Widths | None) -> Layer:
+def priced_ann(node, row: LayerEnergy, price: Profile, width: Widths | None) -> LayerEnergy:
     """``row`` with the equivalent ANN's energy: its MACs, and with a ``width`` (memory traffic) one weight read
     each."""
     weight_bytes = weight_bits(node, width) / BYTE if width is not None else 0.0
@@ -165,13 +165,13 @@ def population_groups(graph) -> list:
     return list(groups.values())
 
 
-def neuron_row(members: list, activity, price: Profile, width: Widths | None) -> Layer:
+def neuron_row(members: list, activity, price: Profile, width: Widths | None) -> LayerEnergy:
     names = [m.name for m in members]
     name = ".".join(commonprefix([n.split(".") for n in names])) or names[0]
     kind = members[0].op.kind if len(members) == 1 else f"{members[0].op.kind} x{len(members)}"
     per_step = sum(activity.per_step[n] for n in names) / activity.samples
     neurons = sum(population_neurons(m) for m in members)
-    row = Layer(name, kind, "neurons", neurons=neurons, spikes=float(per_step.sum()), per_step=per_step.tolist())
+    row = LayerEnergy(name, kind, "neurons", neurons=neurons, spikes=float(per_step.sum()), per_step=per_step.tolist())
     row.firing_rate = row.spikes / (neurons * activity.T)
     updates = row.neuron_updates = neurons * activity.T
     row.energy["neuron"] = row.spikes * price.neuron_active + (updates - row.spikes) * price.neuron_inactive
