@@ -10,6 +10,7 @@ import os
 import subprocess
 import sys
 import tempfile
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -20,12 +21,14 @@ from conftest import FAMILIES, family_model, lively, tiny_config
 from snncompile.backends import get_backend
 from snncompile.backends.lava import LavaRunError, run_network
 from snncompile.backends.lava.network import NETWORK_FILE, plan
+from snncompile.backends.lava.support import unsupported
+from snncompile.backends.lava.tensors import neuron_parameters
 from snncompile.backends.lava.runtime import RUNNING, _rows, describe_progress
 from snncompile.compiler import compile as compile_model
 from snncompile.compiler import lower_and_quantize
 from snncompile.errors import UnsupportedNodeError
 from snncompile.frontend import trace
-from snncompile.integer import LOIHI2, lif_step
+from snncompile.integer import LOIHI2, cuba_step, lif_step
 from snncompile.ir import Graph
 from snncompile.ir.ops import LIF, Add, Conv2d, Flatten, Input, IntLIF, Linear, MaxPool2d, Quantize, Readout
 from snncompile.models import build
@@ -93,32 +96,46 @@ def test_lava_imports_on_python_311_through_the_hook_without_touching_its_files(
     assert fixed.stdout.strip() == "True"
 
 
-# -- one population against snncompile.integer.lif_step ------------------------------------------------------------
+# -- one population against snncompile.integer.cuba_step -----------------------------------------------------------
 
-EDGE_CASES = {  # (threshold, D, bias): no leak, the largest leak, truncation toward zero, negative bias, saturation
-    "plain": (100, 4096, None),
-    "leaky": (100, 1, 37),
-    "truncating": (2000, 3000, -5),
-    "negative_bias": (0, 2048, -4096),
-    "saturating": (LOIHI2.threshold_max, 4096, 4095),
+EDGE_CASES = {  # (threshold, D, bias, Du): no leak, the largest leak, truncation toward zero, negative bias, saturation
+    "plain": (100, 4096, None, 0),
+    "leaky": (100, 1, 37, 0),
+    "truncating": (2000, 3000, -5, 0),
+    "negative_bias": (0, 2048, -4096, 0),
+    "saturating": (LOIHI2.threshold_max, 4096, 4095, 0),
+    "current_kept_least": (100, 4096, None, 1),                     # and the current's decays, Du = 1 .. 4095
+    "current_kept_half": (2000, 3000, -5, 2048),
+    "current_kept_most": (0, 2048, -4096, 4000),
+    "current_kept_all_but_one": (LOIHI2.threshold_max, 4096, 4095, 4095),
 }
 
 
-@pytest.mark.lava
-def test_edge_cases_of_one_population_equal_lif_step_at_every_step():
-    """Currents per neuron: threshold ties (100 = 6400 >> 6), negative input, alternating sign, the largest current
-    that fits (saturating v), currents beyond it (u wraps at 24 bits, both signs), zero (bias only), random."""
-    T, neurons = 8, 8
+def edge_case_currents(T: int, batch: int) -> np.ndarray:
+    """Currents ``[T, batch, 8]`` per neuron: threshold ties (100 = 6400 >> 6), negative input, alternating sign, the
+    largest current that fits (saturating v), currents beyond it (u wraps at 24 bits, both signs), zero (bias only),
+    random; the second sample negated and reversed."""
     rng = np.random.default_rng(0)
     first = np.array([100, -300, 5000, 131071, 200_000, 0, 0, -200_000])
-    currents = np.stack([np.tile(first, (T, 1)), np.tile(-first[::-1], (T, 1))], axis=1)  # [T, B=2, N]
+    samples = [np.tile(first, (T, 1)), np.tile(-first[::-1], (T, 1))][:batch]
+    currents = np.stack(samples, axis=1)
     currents[1::2, :, 2] *= -1
-    currents[:, :, 6] = rng.integers(-2000, 2000, (T, 2))
+    currents[:, :, 6] = rng.integers(-2000, 2000, (T, batch))
+    return currents
+
+
+@pytest.mark.lava
+def test_edge_cases_of_one_population_equal_cuba_step_at_every_step():
+    """Populations that keep none, 1, half, most and all but one 4096th of their current: separate Lava processes
+    (one ``du`` each), whose spikes equal :func:`snncompile.integer.cuba_step`'s at every step."""
+    T, neurons = 8, 8
+    currents = edge_case_currents(T, 2)
     graph = Graph("edge_cases")
     graph.add("input", Input((neurons,), "frames", "analog"))
     graph.add("current", Quantize(1.0), ["input"])
-    for name, (threshold, decay, bias) in EDGE_CASES.items():
-        graph.add(name, IntLIF(threshold, decay, None if bias is None else np.full(neurons, bias)), ["current"])
+    for name, (threshold, decay, bias, current_decay) in EDGE_CASES.items():
+        graph.add(name, IntLIF(threshold, decay, None if bias is None else np.full(neurons, bias),
+                               current_decay_12bit=current_decay), ["current"])
     graph.add("spikes", Add(), list(EDGE_CASES))
     graph.add("readout", Readout(np.ones((2, neurons), np.int32), np.array([3, -2], np.int32)), ["spikes"])
     graph.set_outputs(["readout"])
@@ -127,13 +144,79 @@ def test_edge_cases_of_one_population_equal_lif_step_at_every_step():
                                                progress=lambda *report: reports.append(report))
     assert reports[0] == (0, "building the Lava processes")
     assert [done for done, _ in reports] == sorted(done for done, _ in reports)
-    for name, (threshold, decay, bias) in EDGE_CASES.items():
-        v, expected = np.zeros((2, neurons), np.int64), []
+    for name, (threshold, decay, bias, current_decay) in EDGE_CASES.items():
+        u = v = np.zeros((2, neurons), np.int64)
+        expected = []
         for t in range(T):
-            fired, v = lif_step(v, currents[t], decay, 0 if bias is None else bias, threshold)
+            fired, u, v = cuba_step(u, v, currents[t], current_decay, decay, 0 if bias is None else bias, threshold)
             expected.append(fired)
         assert np.array_equal(lava.recorded[name], np.array(expected, float)), name
     assert lava.recorded["plain"][0, 0, 0] == 0 and lava.recorded["plain"][1, 0, 0] == 1  # v == threshold: no spike
+
+
+LAVA_LIF_STATES = """
+import sys
+import numpy as np
+from snncompile.backends.lava import compat
+compat.install()
+from lava.magma.core.run_conditions import RunSteps
+from lava.magma.core.run_configs import Loihi2SimCfg
+from lava.proc.io.sink import RingBuffer as Sink
+from lava.proc.io.source import RingBuffer as Source
+from lava.proc.lif.process import LIF
+
+cases = np.load(sys.argv[1])
+currents, T = cases["currents"], cases["currents"].shape[0]
+u, v, spikes = [], [], []
+for du, dv, bias, threshold in zip(cases["du"], cases["dv"], cases["bias"], cases["threshold"]):  # one run each
+    lif = LIF(shape=(currents.shape[1],), du=int(du), dv=int(dv), bias_mant=bias, bias_exp=6, vth=threshold)
+    Source(data=currents.T.astype(np.int32)).s_out.connect(lif.a_in)
+    sink = Sink(shape=lif.s_out.shape, buffer=T)
+    lif.s_out.connect(sink.a_in)
+    states = []
+    for t in range(T):
+        lif.run(condition=RunSteps(num_steps=1), run_cfg=Loihi2SimCfg(select_tag="fixed_pt"))
+        states.append((lif.u.get(), lif.v.get()))
+    spikes.append(sink.data.get().T)
+    lif.stop()
+    u.append([state[0] for state in states])
+    v.append([state[1] for state in states])
+np.savez(sys.argv[2], u=np.array(u), v=np.array(v), spikes=np.array(spikes))  # [case, T, neuron]
+"""
+
+
+@pytest.mark.lava
+def test_lavas_fixed_point_lif_keeps_its_current_as_cuba_step_does(tmp_path):
+    """Lava's own LIF (``du = 4095 - Du``, ``dv = 4096 - D``), fed the edge-case currents: its current ``u``, membrane
+    ``v`` and spikes after every step equal :func:`snncompile.integer.cuba_step`'s, for Du in {0, 1, 2048, 4000,
+    4095}: the current's truncation toward zero, negative currents, its wrap beyond 2**23, saturated membranes."""
+    T = 8
+    currents = edge_case_currents(T, 1)[:, 0]
+    cases = {  # one Lava process per Du (du is one number per process): (D, bias, threshold) per neuron
+        0: (3000, [0, 37, -5, 4095, -4096, 100, 0, 3], [100, 0, 2000, 131071, 50, 10, 131071, 500]),
+        1: (4096, [0, 0, 0, 0, 0, 5, 0, 0], [100, 10, 100, 131071, 131071, 131071, 131071, 131071]),
+        2048: (1, [5, -5, 0, 4095, 0, 0, 7, -4096], [200, 0, 2000, 131071, 0, 1, 300, 1000]),
+        4000: (2048, [0, 0, -5, 4095, 0, 40, 0, 0], [131071, 131071, 2000, 131071, 131071, 10, 131071, 131071]),
+        4095: (4096, [0, 1, 2, 4095, -4096, 0, 0, 3], [131071, 131071, 131071, 131071, 131071, 131071, 500, 131071]),
+    }
+    np.savez(tmp_path / "cases.npz", currents=currents, du=[LOIHI2.current_pass_through - du for du in cases],
+             dv=[LOIHI2.decay_one - d for d, _, _ in cases.values()], bias=[b for _, b, _ in cases.values()],
+             threshold=[th for _, _, th in cases.values()])
+    subprocess.run([sys.executable, "-c", LAVA_LIF_STATES, str(tmp_path / "cases.npz"), str(tmp_path / "lava.npz")],
+                   check=True, timeout=300)
+    lava = np.load(tmp_path / "lava.npz")
+    wrapped = 0
+    for index, (current_decay, (decay, bias, threshold)) in enumerate(cases.items()):
+        u = v = np.zeros(currents.shape[1], np.int64)
+        for t in range(T):
+            kept = np.sign(u) * ((np.abs(u) * current_decay) >> 12)
+            fired, u, v = cuba_step(u, v, currents[t], current_decay, decay, np.array(bias), np.array(threshold))
+            wrapped += np.count_nonzero(u != kept + (currents[t] << 6))
+            step = f"Du = {current_decay}, step {t}"
+            np.testing.assert_array_equal(lava["u"][index, t], u, err_msg=f"u: {step}")
+            np.testing.assert_array_equal(lava["v"][index, t], v, err_msg=f"v: {step}")
+            np.testing.assert_array_equal(lava["spikes"][index, t], fired, err_msg=f"spikes: {step}")
+    assert wrapped > 0 and np.abs(lava["v"]).max() == LOIHI2.state_max and lava["spikes"].any()
 
 
 @pytest.mark.lava
@@ -242,6 +325,28 @@ def test_one_error_lists_every_node_loihi_cannot_run():
     for line in expected:
         assert line in message, line
     assert message.count("\n  - ") == len(expected)
+
+
+def test_populations_share_a_lava_process_only_with_the_same_decays():
+    """Lava's ``du`` and ``dv`` are one number per process: IntLIF nodes reading one current share a process when
+    both their decays agree, and ``du = 4095 - Du``; a chip with a narrower ``du`` refuses a larger ``Du``."""
+    graph = Graph("decays")
+    graph.add("input", Input((4,), "frames", "spikes"))
+    graph.add("fc", Linear(np.ones((3, 4), np.int32)), ["input"])
+    levels = {"a": (3000, 0), "b": (3000, 0), "c": (3000, 1024), "d": (3000, 1024), "e": (2048, 1024)}
+    for name, (decay, current_decay) in levels.items():
+        graph.add(name, IntLIF(5, decay, current_decay_12bit=current_decay), ["fc"])
+    graph.add("spikes", Add(), list(levels))
+    graph.add("readout", Readout(np.ones((2, 3), np.int32)), ["spikes"])
+    graph.set_outputs(["readout"])
+    network = plan(graph)
+    processes = {tuple(p.members): p for p in network.lif_populations()}
+    assert set(processes) == {("a", "b"), ("c", "d"), ("e",)}
+    assert [neuron_parameters(graph, network, p)["du"] for p in processes.values()] == [4095, 3071, 3071]
+    assert [neuron_parameters(graph, network, p)["dv"] for p in processes.values()] == [1096, 1096, 2048]
+    narrow = replace(LOIHI2, name="narrow", decay_bits=10)
+    assert any("'c' (IntLIF): current_decay_12bit Du: [1024, 1024] is outside the chip's range [0, 1023]" in problem
+               for problem in unsupported(graph, narrow))
 
 
 def test_a_float_graph_is_rejected_node_by_node():

@@ -1,9 +1,13 @@
 """The netx backend: a chain of conv and dense layers becomes a lava-dl netx 0.6 file that follows the schema netx's
-reader reads; the Lava network netx builds from it fires the integer simulator's spikes at every layer, one step later
-per layer, and gives its logits; graphs with residual joins, pooling or analog input are rejected in one error that
-says netx 0.6 has none; ``compile --target netx`` writes the file (here from a NIR file)."""
+reader reads; real lava-dl netx, loading it as ``hdf5.Network(net_config=FILE, reset_interval=T, reset_offset=1)``,
+fires the integer simulator's spikes at every layer and step (one step later per layer) and gives its logits; with
+netx's defaults it runs the batch as one recording (state carried across samples) and integrates biases while the
+pipeline fills; graphs with residual joins, pooling or analog input are rejected in one error that says netx 0.6 has
+none; ``compile --target netx`` writes the file (here from a NIR file) and ``simulate`` and ``energy`` run it."""
 
+import json
 import shutil
+from dataclasses import replace
 
 import h5py
 import nir
@@ -13,14 +17,16 @@ import pytest
 from test_onnx_backend import family_graphs
 from snncompile.backends import get_backend
 from snncompile.backends.netx import schema
-from snncompile.backends.netx.hdf5 import NETWORK_FILE
+from snncompile.backends.netx.hdf5 import NETWORK_FILE, write
+from snncompile.backends.netx.layers import layers
+from snncompile.backends.netx.runtime import decode, run_file
 from snncompile.backends.nir.export import to_nir
 from snncompile.backends.numpy import simulate
 from snncompile.cli.main import main
 from snncompile.compiler import lower_and_quantize
-from snncompile.errors import UnsupportedNodeError
+from snncompile.errors import SerializationError, UnsupportedNodeError
 from snncompile.ir import Graph
-from snncompile.ir.ops import LIF, Conv2d, Flatten, Input, Linear, Readout
+from snncompile.ir.ops import LIF, Conv2d, Flatten, Input, IntLIF, Linear, Readout
 
 T = 3
 netx = get_backend("netx")
@@ -42,6 +48,41 @@ def chain_graph() -> Graph:
     return graph
 
 
+def dense_graph(hidden_bias: bool = True) -> Graph:
+    """Spike frames (2, 4, 5) -> flatten -> dense -> leaky LIF -> dense -> IF -> readout: netx's first block is dense,
+    reading the frames flattened. Without ``hidden_bias`` only the readout has a bias."""
+    rng = np.random.default_rng(1)
+    graph = Graph("dense")
+    graph.metadata["T"] = T
+    graph.add("x", Input((2, 4, 5), "frames", "spikes"))
+    graph.add("flat", Flatten(), ["x"])
+    graph.add("fc1", Linear(rng.normal(0.05, 0.3, (12, 40)), rng.normal(0.1, 0.1, 12) if hidden_bias else None),
+              ["flat"])
+    graph.add("lif1", LIF(decay=0.9, threshold=0.5), ["fc1"])
+    graph.add("fc2", Linear(rng.normal(0.1, 0.4, (8, 12)), rng.normal(0.1, 0.1, 8) if hidden_bias else None), ["lif1"])
+    graph.add("lif2", LIF(decay=1.0, threshold=0.4), ["fc2"])
+    graph.add("readout", Readout(rng.normal(0, 0.5, (4, 8)), rng.normal(0.3, 0.1, 4)), ["lif2"])
+    graph.set_outputs(["readout"])
+    return graph
+
+
+def two_conv_graph() -> Graph:
+    """Spike frames (2, 7, 5) -> conv 3x3 -> LIF -> conv 3x3 stride 2 -> leaky LIF -> flatten -> readout: two
+    convolution blocks on a frame that is not square."""
+    rng = np.random.default_rng(2)
+    graph = Graph("two_conv")
+    graph.metadata["T"] = T
+    graph.add("x", Input((2, 7, 5), "frames", "spikes"))
+    graph.add("conv1", Conv2d(rng.normal(0.05, 0.5, (3, 2, 3, 3)), rng.normal(0.1, 0.1, 3), (1, 1), (1, 1)), ["x"])
+    graph.add("lif1", LIF(decay=1.0, threshold=0.5), ["conv1"])
+    graph.add("conv2", Conv2d(rng.normal(0.05, 0.4, (4, 3, 3, 3)), rng.normal(0.1, 0.1, 4), (2, 2), (1, 1)), ["lif1"])
+    graph.add("lif2", LIF(decay=0.8, threshold=0.4), ["conv2"])
+    graph.add("flat", Flatten(), ["lif2"])
+    graph.add("readout", Readout(rng.normal(0, 0.5, (4, 48)), rng.normal(0, 0.1, 4)), ["flat"])
+    graph.set_outputs(["readout"])
+    return graph
+
+
 @pytest.fixture(scope="module")
 def chain():
     return lower_and_quantize(chain_graph(), bits=8).graph
@@ -52,8 +93,15 @@ def artifact(chain, tmp_path_factory):
     return netx.emit(chain, tmp_path_factory.mktemp("netx") / "chain.netx")
 
 
-def frames(batch: int = 2, seed: int = 0) -> np.ndarray:
-    return (np.random.default_rng(seed).random((T, batch, 2, 6, 6)) < 0.4).astype(float)
+def frames(graph, batch: int = 2, seed: int = 0) -> np.ndarray:
+    """Random spike frames ``[T, batch, *input shape]`` for ``graph``."""
+    shape = graph.input_nodes[0].info.shape
+    return (np.random.default_rng(seed).random((T, batch, *shape)) < 0.4).astype(float)
+
+
+def spiking_nodes(graph) -> list:
+    """Every node emitting spikes (input frames, flatten nodes, populations) and the readout."""
+    return [node.name for node in graph if node.info.is_events] + graph.outputs
 
 
 def test_the_file_follows_the_schema_netx_reads(chain, artifact):
@@ -88,16 +136,59 @@ def test_the_schema_check_finds_what_netx_could_not_build(artifact, tmp_path, ta
     assert any(complaint in problem for problem in schema.check(path)), schema.check(path)
 
 
+def with_current_decay(graph: Graph, kept: int) -> Graph:
+    """Integer ``graph`` with every IntLIF population keeping ``kept`` 4096ths of its current per step (``Du``)."""
+    changed = Graph(graph.name)
+    changed.metadata = dict(graph.metadata)
+    for node in graph:
+        op = replace(node.op, current_decay_12bit=kept) if isinstance(node.op, IntLIF) else node.op
+        changed.add(node.name, op, node.inputs)
+    changed.set_outputs(graph.outputs)
+    return changed
+
+
 @pytest.mark.lava
-def test_netx_in_lava_fires_the_integer_simulators_spikes_one_step_later_per_layer(chain, artifact):
-    inputs = frames()
-    expected = simulate(chain, inputs, T, record="all", dtype=np.float64)
-    result = netx.run(artifact, inputs, T)
-    for name in ("lif1", "lif2"):
+@pytest.mark.parametrize("make, current_kept", [(chain_graph, 0), (dense_graph, 0), (two_conv_graph, 0),
+                                                 pytest.param(chain_graph, 3000, id="chain_graph-current_decay")])
+def test_real_netx_in_lava_fires_the_integer_simulators_spikes_at_every_layer_and_step(make, current_kept, tmp_path):
+    graph = with_current_decay(lower_and_quantize(make(), bits=8).graph, current_kept)
+    inputs = frames(graph)
+    expected = simulate(graph, inputs, T, record=spiking_nodes(graph), dtype=np.float64)
+    result = netx.run(netx.emit(graph, tmp_path / "net.netx"), inputs, T, record=spiking_nodes(graph))
+    populations = [node.name for node in graph if isinstance(node.op, IntLIF)]
+    assert all(expected.spike_counts[name][:, 1].sum() > 0 for name in populations), expected.spike_counts
+    for name in spiking_nodes(graph):
         np.testing.assert_array_equal(result.recorded[name], expected.recorded[name], err_msg=name)
-        np.testing.assert_array_equal(result.spike_counts[name], expected.spike_counts[name])
-    assert expected.spike_counts["lif1"].sum() > 0 and expected.spike_counts["lif2"].sum() > 0
+    assert result.spike_counts.keys() == expected.spike_counts.keys()
+    for name, counts in expected.spike_counts.items():
+        np.testing.assert_array_equal(result.spike_counts[name], counts, err_msg=name)
     np.testing.assert_array_equal(result.output, expected.output)
+
+
+@pytest.mark.lava
+def test_with_netx_defaults_the_batch_is_one_recording_and_the_readout_integrates_its_bias_while_the_pipeline_fills(
+        tmp_path):
+    """``hdf5.Network(net_config=FILE)`` without ``reset_interval``: nothing is reset, so two samples run as one
+    recording of 2T steps, and block k integrates its bias for k steps before its first input arrives. With biases
+    on the readout only, both effects are exact: every layer fires as the simulator on the two samples concatenated,
+    and the readout's first step holds ``depth * bias`` more."""
+    graph = lower_and_quantize(dense_graph(hidden_bias=False), bits=8).graph
+    inputs = frames(graph)
+    spikes, membrane = run_file(write(graph, tmp_path / NETWORK_FILE, netx.chip), inputs, T, {}, tmp_path)
+    names, readout = spiking_nodes(graph), graph[graph.outputs[0]].op
+    depth = sum(layer.has_neurons for layer in layers(graph))
+    concatenated = np.swapaxes(inputs, 0, 1).reshape(1, 2 * T, *inputs.shape[2:]).swapaxes(0, 1)   # [2T, 1, ...]
+    as_one = decode(graph, layers(graph), {"x": concatenated}, spikes, membrane, 2 * T, names, netx.chip)
+    expected = simulate(graph, concatenated, 2 * T, record=names, dtype=np.float64)
+    for name in names[:-1]:
+        np.testing.assert_array_equal(as_one.recorded[name], expected.recorded[name], err_msg=name)
+    assert expected.spike_counts["lif2"][T:].sum() > 0
+    filling = expected.recorded["readout"].copy()
+    filling[0] += depth * readout.bias
+    np.testing.assert_array_equal(as_one.recorded["readout"], filling)
+    per_sample = decode(graph, layers(graph), {"x": inputs}, spikes, membrane, T, names, netx.chip)
+    separate = simulate(graph, inputs, T, record=names, dtype=np.float64)
+    assert readout.bias.any() and (per_sample.output != separate.output).all(axis=1).all()
 
 
 def test_residual_pooling_and_analog_input_are_rejected_naming_netx_06():
@@ -120,3 +211,56 @@ def test_compile_a_nir_file_to_netx_on_the_command_line(tmp_path, capsys):
     assert schema.check(out / NETWORK_FILE) == []
     assert [layer["type"] for layer in schema.read(out / NETWORK_FILE)] == ["input", "conv", "flatten", "dense",
                                                                              "dense"]
+
+
+def frames_classifier() -> Graph:
+    """Digits as event frames (2, 8, 8), T = 2 -> conv 3x3 stride 2 -> LIF -> flatten -> readout of 10 classes."""
+    rng = np.random.default_rng(3)
+    graph = Graph("frames_classifier")
+    graph.metadata.update(T=2, encoding="frames")
+    graph.add("x", Input((2, 8, 8), "frames", "spikes"))
+    graph.add("conv", Conv2d(rng.normal(0.2, 0.5, (4, 2, 3, 3)), rng.normal(0, 0.1, 4), (2, 2), (1, 1)), ["x"])
+    graph.add("lif", LIF(decay=0.9, threshold=0.5), ["conv"])
+    graph.add("flat", Flatten(), ["lif"])
+    graph.add("readout", Readout(rng.normal(0, 0.5, (10, 64)), rng.normal(0, 0.1, 10)), ["flat"])
+    graph.set_outputs(["readout"])
+    return graph
+
+
+def last_json(text: str) -> dict:
+    return json.loads(text.strip().splitlines()[-1])
+
+
+@pytest.mark.lava
+def test_simulate_and_energy_run_a_netx_artifact_on_the_command_line_as_numpy_does(tmp_path, capsys):
+    nir.write(tmp_path / "digits.nir", to_nir(frames_classifier()))
+    out = str(tmp_path / "digits.netx")
+    assert main(["compile", str(tmp_path / "digits.nir"), "--target", "netx", "-o", out]) == 0
+    capsys.readouterr()
+    common = ["--limit", "2", "--json"]
+    assert main(["simulate", out, "--backend", "numpy", "--compare-float", *common]) == 0
+    on_numpy = last_json(capsys.readouterr().out)
+    assert main(["simulate", out, "--backend", "netx", "--compare-float", *common]) == 0
+    printed = capsys.readouterr().out
+    on_netx = last_json(printed)
+    assert "frames_classifier on digits (netx): accuracy " in printed and " on 2 held-out samples, T=2" in printed
+    assert printed.splitlines()[1].split()[:3] == ["node", "neurons", "spikes/inference"]
+    lif_row = next(line.split() for line in printed.splitlines() if line.startswith("lif "))
+    assert on_netx["spikes"]["lif"] > 0 and lif_row[:3] == ["lif", "64", f"{on_netx['spikes']['lif'] / 2:,.1f}"]
+    for key in ("predictions", "spikes", "firing_rates", "agreement"):
+        assert on_netx[key] == on_numpy[key], key
+    assert main(["energy", out, "--backend", "numpy", *common]) == 0
+    energy_numpy = last_json(capsys.readouterr().out)
+    assert main(["energy", out, "--backend", "netx", *common]) == 0
+    energy_netx = last_json(capsys.readouterr().out)
+    assert energy_netx["backend"] == "netx"
+    assert energy_netx["totals"] == energy_numpy["totals"]
+
+
+def test_a_netx_artifact_whose_file_netx_cannot_build_is_refused_naming_the_file(chain, artifact, tmp_path):
+    broken = tmp_path / "broken.netx"
+    shutil.copytree(artifact, broken)
+    with h5py.File(broken / NETWORK_FILE, "r+") as f:
+        del f["layer/1/neuron"]
+    with pytest.raises(SerializationError, match="network.net: not a network lava-dl netx 0.6 can build"):
+        netx.run(broken, frames(chain), T)

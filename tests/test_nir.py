@@ -25,7 +25,7 @@ from snncompile.compiler import load_artifact
 from snncompile.errors import SerializationError, UnsupportedNodeError
 from snncompile.frontend import trace
 from snncompile.ir import Graph
-from snncompile.ir.ops import LIF, Input, Linear, Readout
+from snncompile.ir.ops import LIF, Conv2d, Flatten, Input, IntLIF, Linear, Readout
 from snncompile.models import build
 
 NEURONS = ("LIF", "IntLIF")
@@ -105,6 +105,54 @@ def test_mlf_levels_are_lif_nodes_and_sums_are_summed_edges():
     assert into_conv1 == {"stem.2.level1", "stem.2.level2"}
     into_next_block = {source for source, target in exported.edges if target == "stages.0.1.conv1"}
     assert into_next_block == {"stages.0.0.sn2.level1", "stages.0.0.sn2.level2", "stem.2.level1", "stem.2.level2"}
+
+
+def cuba_graph(current_decay: int, decay: int) -> Graph:
+    """Spikes -> Conv2d -> IntLIF keeping ``current_decay`` of its current, with a bias -> Linear -> IntLIF (no current
+    memory, a bias) -> Readout."""
+    rng = np.random.default_rng(current_decay)
+    graph = Graph("cuba")
+    graph.add("x", Input((2, 5, 5), "frames", "spikes"))
+    graph.add("conv", Conv2d(rng.integers(-60, 60, (3, 2, 3, 3)).astype(np.int32), None, (1, 1), (1, 1)), ["x"])
+    graph.add("cuba", IntLIF(threshold=50, decay_12bit=decay, bias=np.array([12, 19, -5]),
+                             current_decay_12bit=current_decay), ["conv"])
+    graph.add("flat", Flatten(), ["cuba"])
+    graph.add("fc", Linear(rng.integers(-60, 60, (10, 75)).astype(np.int32)), ["flat"])
+    graph.add("lif", IntLIF(threshold=50, bias=rng.integers(-20, 20, 10)), ["fc"])
+    graph.add("readout", Readout(rng.integers(-255, 256, (3, 10)).astype(np.int32)), ["lif"])
+    graph.set_outputs(["readout"])
+    return graph
+
+
+def test_an_integer_neuron_whose_current_decays_is_a_cuba_lif_and_comes_back_exactly(tmp_path):
+    """NIR's CubaLIF by forward Euler (the current first): ``1 - dt/tau_syn = Du/4096``, ``(dt/tau_syn) w_in = 1``,
+    ``1 - dt/tau_mem = D/4096``, ``(dt/tau_mem) r = 1``, the bias ``(dt/tau_mem) v_leak`` (not on the synapse, where
+    it would decay with the current); snncompile reads its own file back to the same ops and spikes."""
+    graph = cuba_graph(3072, 3001)
+    exported = through_file(graph, tmp_path / MODEL_FILE)
+    cuba = exported.nodes["cuba"]
+    assert isinstance(cuba, nir.CubaLIF) and isinstance(exported.nodes["lif"], nir.IF)
+    np.testing.assert_allclose(1 - DT / cuba.tau_syn, 3072 / 4096, rtol=1e-12)
+    np.testing.assert_allclose(cuba.w_in * DT / cuba.tau_syn, 1.0, rtol=1e-12)
+    np.testing.assert_allclose(1 - DT / cuba.tau_mem, 3001 / 4096, rtol=1e-12)
+    np.testing.assert_allclose(cuba.r * DT / cuba.tau_mem, 1.0, rtol=1e-12)
+    np.testing.assert_allclose(cuba.v_leak * DT / cuba.tau_mem, np.broadcast_to([[[12]], [[19]], [[-5]]], (3, 5, 5)),
+                               rtol=1e-12)
+    assert np.all(cuba.v_threshold == 50) and not np.any(exported.nodes["conv"].bias)
+    np.testing.assert_array_equal(exported.nodes["fc"].bias, graph["lif"].op.bias)  # a LIF's bias: on its synapse
+    back = read(tmp_path / MODEL_FILE)
+    for name in ("cuba", "lif"):
+        assert back[name].op.attributes() == graph[name].op.attributes(), name
+        np.testing.assert_array_equal(back[name].op.bias, graph[name].op.bias)
+    frames = (np.random.default_rng(1).random((8, 4, 2, 5, 5)) < 0.4).astype(float)
+    assert_same_spikes(graph, back, frames, 8)
+    assert simulate(back, frames, 8, record=["cuba"]).recorded["cuba"].mean() > 0
+
+
+def test_a_current_that_decays_without_a_membrane_leak_has_no_nir_form():
+    with pytest.raises(UnsupportedNodeError, match="node 'cuba' \\(IntLIF\\): keeps its current \\(Du = 1024\\).*no "
+                                                   "form without a membrane time constant"):
+        get_backend("nir").check(cuba_graph(1024, 4096))
 
 
 def test_what_nir_cannot_express_is_rejected_in_one_error():

@@ -7,10 +7,13 @@ import torch.nn.functional as F
 
 from snncompile.backends import BACKENDS, Backend, Result, get_backend
 from snncompile.backends.numpy import NumpyBackend, simulate
+from snncompile.backends.numpy.kernels import FloatIntMembranes
+from snncompile.chip import LOIHI2
 from snncompile.errors import ConfigError, UnsupportedNodeError
 from snncompile.ir import Graph, TensorInfo
-from snncompile.ir.ops import (LIF, MLF, Add, Affine, AvgPool2d, BatchNorm, Conv2d, Flatten, Input, Linear, MaxPool2d,
-                               Op, Readout, SEWLogic)
+from snncompile.integer import cuba_step
+from snncompile.ir.ops import (LIF, MLF, Add, Affine, AvgPool2d, BatchNorm, Conv2d, Flatten, Input, IntLIF, Linear,
+                               MaxPool2d, Op, Readout, SEWLogic)
 from snncompile.models.neurons import MLF as ZooMLF
 from snncompile.models.neurons import STBPLIF, SpikingNeuron
 from snncompile.models.norm import ThresholdDependentBatchNorm
@@ -400,6 +403,74 @@ def test_float32_simulation_stays_close_to_float64(rng):
     single, double = (simulate(graph, image, 4, record=["conv"], dtype=dtype) for dtype in (np.float32, np.float64))
     assert single.recorded["conv"].dtype == np.float32
     np.testing.assert_allclose(single.recorded["conv"], double.recorded["conv"], rtol=1e-5, atol=1e-5)
+
+
+# --- integer CUBA neurons: the current decays too ------------------------------------------------------------------
+
+CURRENT_DECAYS = [(4096, 1), (1024, 2048), (3000, 4000), (1, 4095)]  # (D, Du)
+IN_FLOAT32 = {(4096, 1), (1024, 2048)}  # both decays powers of two
+
+
+def cuba_graph(current_decay: int, decay: int, rng, weight_max: int = 20_000) -> Graph:
+    """Spikes -> Linear -> IntLIF (keeping ``current_decay`` of its current) -> Readout: summed currents beyond the
+    chip's ``current_max`` at some steps (16 inputs of up to 20,000), per-channel biases."""
+    graph = Graph("cuba")
+    graph.add("x", Input((16,), "frames", "spikes"))
+    graph.add("fc", Linear(rng.integers(-weight_max, weight_max, (24, 16)).astype(np.int32)), ["x"])
+    graph.add("lif", IntLIF(threshold=60_000, decay_12bit=decay, bias=rng.integers(-4096, 4096, 24),
+                            current_decay_12bit=current_decay), ["fc"])
+    graph.add("readout", Readout(rng.integers(-255, 256, (3, 24)).astype(np.int32), output_scale=7.0), ["lif"])
+    graph.set_outputs(["readout"])
+    graph.metadata["integer"] = True
+    return graph
+
+
+def cuba_spikes(graph: Graph, frames: np.ndarray) -> np.ndarray:
+    """The spikes of ``graph``'s population ``lif`` at every step, by :func:`snncompile.integer.cuba_step`."""
+    op, weight = graph["lif"].op, graph["fc"].op.weight
+    u = v = np.zeros((frames.shape[1], weight.shape[0]), np.int64)
+    spikes = []
+    for step in frames:
+        fired, u, v = cuba_step(u, v, step.astype(np.int64) @ weight.T.astype(np.int64), op.current_decay_12bit,
+                                op.decay_12bit, op.bias, op.threshold)
+        spikes.append(fired)
+    return np.array(spikes, np.float64)
+
+
+@pytest.mark.parametrize("decay, current_decay", CURRENT_DECAYS)
+def test_the_fast_integer_kernel_keeps_its_current_exactly_like_cuba_step(decay, current_decay):
+    """Currents and membranes after every step, with inputs up to the chip's limit that pile up until the current
+    wraps at 24 bits, then inputs past the limit (the step ``cuba_step`` itself runs)."""
+    rng = np.random.default_rng(current_decay)
+    op = IntLIF(threshold=900, decay_12bit=decay, bias=rng.integers(-300, 300, 4), current_decay_12bit=current_decay)
+    kernel = FloatIntMembranes(op, (4, 5), batch=6)
+    assert kernel.membrane.dtype == (np.float32 if (decay, current_decay) in IN_FLOAT32 else np.float64)
+    u = v = np.zeros((6, 4, 5), np.int64)
+    wrapped = 0
+    for step in range(40):
+        limit = LOIHI2.current_max * (1 if step < 30 else 3)
+        current = rng.integers(-limit // 4, limit + 1, (6, 4, 5)).astype(np.float32)  # mostly positive: u grows
+        current[rng.random(current.shape) < 0.3] = 0
+        kept = np.sign(u) * ((np.abs(u) * current_decay) >> 12)
+        fired, u, v = cuba_step(u, v, current.astype(np.int64), current_decay, decay, op.bias[:, None], op.threshold)
+        wrapped += np.count_nonzero(u != kept + (current.astype(np.int64) << 6))
+        np.testing.assert_array_equal(kernel([current]), fired, err_msg=f"step {step}")
+        np.testing.assert_array_equal(kernel.current, u, err_msg=f"step {step}")
+        np.testing.assert_array_equal(kernel.membrane, v, err_msg=f"step {step}")
+    assert wrapped > 0
+
+
+@pytest.mark.parametrize("decay, current_decay", CURRENT_DECAYS)
+def test_an_integer_graph_whose_current_decays_simulates_cuba_step(decay, current_decay):
+    """Both arithmetics of the simulator (the fast exact one and the int64 reference) emit ``cuba_step``'s spikes."""
+    rng = np.random.default_rng(decay)
+    graph = cuba_graph(current_decay, decay, rng)
+    frames = (rng.random((10, 8, 16)) < 0.4).astype(float)
+    expected = cuba_spikes(graph, frames)
+    assert 0 < expected.mean() < 1
+    for dtype in (None, np.float64):
+        np.testing.assert_array_equal(simulate(graph, frames, 10, record=["lif"], dtype=dtype).recorded["lif"],
+                                      expected, err_msg=f"dtype {dtype}")
 
 
 # --- the backend protocol ---------------------------------------------------------------------------------------

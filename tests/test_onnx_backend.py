@@ -12,7 +12,7 @@ import pytest
 import torch
 
 from conftest import FAMILIES, family_input, family_model, lively, tiny_config
-from test_numpy_simulator import Teleport
+from test_numpy_simulator import CURRENT_DECAYS, Teleport, cuba_graph, cuba_spikes
 from snncompile import checkpoint
 from snncompile.backends import get_backend
 from snncompile.backends.numpy import simulate
@@ -39,7 +39,7 @@ def family_graphs(family: str) -> tuple:
 
 
 def both(graph: Graph, inputs, T: int, record="all") -> tuple:
-    """The simulator's reference arithmetic (float64; integer neurons by :func:`snncompile.integer.lif_step`) and
+    """The simulator's reference arithmetic (float64; integer neurons by :func:`snncompile.integer.cuba_step`) and
     onnxruntime, on the same graph and inputs."""
     return (simulate(graph, inputs, T, record=record, dtype=np.float64),
             onnx_backend.run(graph, inputs, T, record=record))
@@ -130,6 +130,23 @@ def test_the_integer_neuron_wraps_saturates_and_decays_like_the_chip_arithmetic(
     assert 0 < expected.spike_counts["lif"].sum() < T * 8 * n_out
     np.testing.assert_array_equal(result.recorded["lif"], expected.recorded["lif"])
     np.testing.assert_array_equal(result.output, expected.output)
+
+
+@pytest.mark.parametrize("decay, current_decay", CURRENT_DECAYS)
+def test_an_integer_neuron_whose_current_decays_runs_cuba_step(decay, current_decay):
+    """The current ``u`` is state of the model when it decays: spikes and readout equal ``cuba_step``'s and the
+    simulator's, with currents that wrap at 24 bits; without current decay the model has no such state."""
+    rng = np.random.default_rng(decay)
+    graph = cuba_graph(current_decay, decay, rng, weight_max=200_000)
+    frames = (rng.random((10, 8, 16)) < 0.4).astype(float)
+    expected, result = both(graph, frames, 10)
+    spikes = cuba_spikes(graph, frames)
+    assert 0 < spikes.mean() < 1
+    np.testing.assert_array_equal(result.recorded["lif"], spikes)
+    np.testing.assert_array_equal(result.output, expected.output)
+    decaying = [n.name for n in export(graph, 10).graph.node if n.name.startswith("lif@") and "/current_" in n.name]
+    stateless = [n.name for n in export(cuba_graph(0, decay, rng), 10).graph.node if "/current_" in n.name]
+    assert len(decaying) == 9 * 6 and stateless == []  # from the second step: |u|, *Du, /4096, sign, *, + input
 
 
 def test_an_emitted_directory_runs_like_the_graph(tmp_path):

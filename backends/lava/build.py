@@ -63,8 +63,8 @@ def _neurons(graph, network: Network, population, T: int, ring_data: dict):
     if population.is_spike_input:
         return RingBuffer(data=_in_time(ring_data[population.name], shape))
     if population.is_relay:
-        return LIF(shape=shape, du=chip.current_pass_through, dv=0, vth=0, bias_exp=chip.current_shift)
-    neurons = LIFReset(shape=shape, du=chip.current_pass_through, bias_exp=chip.current_shift, reset_interval=T,
+        return LIF(shape=shape, bias_exp=chip.current_shift, **neuron_parameters(graph, network, population))
+    neurons = LIFReset(shape=shape, bias_exp=chip.current_shift, reset_interval=T,
                        reset_offset=(population.depth + 1) % T, **neuron_parameters(graph, network, population))
     if population.host_current:
         RingBuffer(data=_in_time(ring_data[population.name], shape)).s_out.connect(neurons.a_in)

@@ -4,8 +4,8 @@ A plan, not Lava objects (no Lava import here): :func:`plan` maps a supported in
 :class:`Network`, which is what ``emit`` writes as JSON and what :mod:`.build` turns into Lava processes.
 
 - **Neuron processes** (:class:`NeuronProcess`, one Lava neuron process per population). The IntLIF nodes that read
-  the same current with the same decay (the K levels of a lowered MLF unit) share one ``LIFReset`` process of K times
-  the neurons, levels stacked on the channel axis (per-neuron thresholds and biases). The Readout is a non-leaking
+  the same current with the same decays (the K levels of a lowered MLF unit) share one ``LIFReset`` process of K
+  times the neurons, levels stacked on the channel axis (per-neuron thresholds and biases). The Readout is a non-leaking
   ``LIFReset`` integrator. A spike Input is a ring buffer of its frames. Relays (below) are plain LIFs.
 - **Connections** (:class:`Connection`, one Lava connection process per (source population, target population)
   pair). The IR's synaptic ops between the two (reached through sums of currents, sums of spikes and flattening) are
@@ -237,7 +237,7 @@ def _populations(graph) -> tuple:
     populations, owner, shared = {}, {}, {}
     for node in graph:
         if isinstance(node.op, IntLIF):
-            key = (node.inputs[0], node.op.decay_12bit)
+            key = (node.inputs[0], node.op.decay_12bit, node.op.current_decay_12bit)  # Lava's dv, du: per process
             if key not in shared:
                 shared[key] = NeuronProcess(node.name, LIF_NEURONS, [], node.info.shape)
                 populations[node.name] = shared[key]

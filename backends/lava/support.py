@@ -7,8 +7,9 @@ A supported graph is an integer graph from the quantizer (:mod:`snncompile.passe
 - on chip: IntLIF populations whose input is a sum of integer currents (``Quantize`` outputs and synapses reading
   spikes or counts, with integer weights and no bias), sums and flattenings of spikes, spike Inputs, and one
   ``Readout`` as the graph's output that nothing reads;
-- within the chip's widths (:class:`snncompile.chip.Chip`): weights, thresholds and biases, and decays ``D`` in its
-  ``decay_range`` (Loihi's ``dv`` is 12 bits; ``D = 0`` does not exist).
+- within the chip's widths (:class:`snncompile.chip.Chip`): weights, thresholds and biases, decays ``D`` in its
+  ``decay_range`` (Loihi's ``dv`` is 12 bits; ``D = 0`` does not exist) and current decays ``Du`` from 0 to its
+  ``current_pass_through`` (``du = current_pass_through - Du``, 12 bits).
 """
 
 import numpy as np
@@ -57,6 +58,7 @@ def _node_problems(graph, node, host: set, chip: Chip) -> list:
     elif isinstance(op, IntLIF):
         reasons += _range("threshold", op.threshold, 0, chip.threshold_max)
         reasons += _range("decay_12bit D", op.decay_12bit, *chip.decay_range)
+        reasons += _range("current_decay_12bit Du", op.current_decay_12bit, 0, chip.current_pass_through)
         if op.bias is not None:
             reasons += _range("bias", op.bias, *chip.bias_range)
         reasons += _current_problems(graph, node.inputs[0], host)

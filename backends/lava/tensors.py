@@ -19,20 +19,26 @@ from .network import Connection, Network, NeuronProcess
 
 
 def neuron_parameters(graph, network: Network, population: NeuronProcess) -> dict:
-    """``dv``, ``bias_mant`` and ``vth`` (per neuron, Lava shape) of a population's LIF process."""
+    """``du``, ``dv``, ``bias_mant`` and ``vth`` (per neuron, Lava shape) of a population's LIF process.
+
+    Lava keeps ``4095 - du`` of the current (it adds one to ``du``) and ``4096 - dv`` of the membrane, in 4096ths:
+    ``du = current_pass_through - Du``, ``dv = decay_one - D``. Only IntLIF populations keep some current."""
+    chip = network.chip
     if population.is_lif:
         ops = [graph[m].op for m in population.members]
         plane = int(np.prod(population.shape[1:]))
         bias = np.concatenate([np.repeat(np.zeros(population.shape[0], np.int64) if op.bias is None else op.bias, plane)
                                for op in ops])
         threshold = np.repeat([op.threshold for op in ops], population.size // population.levels)
-        return {"dv": network.chip.decay_one - ops[0].decay_12bit, "bias_mant": lava_array(population, bias),
-                "vth": lava_array(population, threshold)}
+        return {"du": chip.current_pass_through - ops[0].current_decay_12bit, "dv": chip.decay_one - ops[0].decay_12bit,
+                "bias_mant": lava_array(population, bias), "vth": lava_array(population, threshold)}
     if population.is_readout:  # a non-leaking integrator that never fires within the range analysis' bounds
         op = graph[population.members[0]].op
         bias = np.zeros(population.size, np.int64) if op.bias is None else op.bias
-        return {"dv": 0, "bias_mant": lava_array(population, bias), "vth": network.chip.threshold_max}
-    return {"dv": 0, "bias_mant": 0, "vth": 0}  # a relay: one input spike (weight 1) fires it, nothing else does
+        return {"du": chip.current_pass_through, "dv": 0, "bias_mant": lava_array(population, bias),
+                "vth": chip.threshold_max}
+    # a relay: one input spike (weight 1) fires it, nothing else does
+    return {"du": chip.current_pass_through, "dv": 0, "bias_mant": 0, "vth": 0}
 
 
 def lava_array(population: NeuronProcess, stacked: np.ndarray) -> np.ndarray:

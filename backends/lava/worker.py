@@ -55,7 +55,10 @@ def main(job_dir, job_class=None) -> int:
     except BaseException as error:  # noqa: BLE001 (everything becomes error.json; the parent raises it)
         details = getattr(error, "details", "") or traceback.format_exc()
         if runner is not None:
-            runner.tear_down()
+            try:
+                runner.tear_down()
+            except Exception:  # noqa: BLE001 (a runtime that never fully started; the report must still be written)
+                details += "\nwhile tearing the runtime down:\n" + traceback.format_exc()
         message = str(error) if isinstance(error, LavaFailure) else f"{type(error).__name__}: {error}"
         (job_dir / ERROR_FILE).write_text(json.dumps({"message": message, "details": details}))
         return 1

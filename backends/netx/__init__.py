@@ -5,8 +5,9 @@ netx describes chains of ``conv`` and ``dense`` layers of CUBA neurons that read
 pooling or an analog (host-encoded) input are rejected by the support check (:mod:`.layers`).
 
 - :mod:`.layers`: what netx can describe; :mod:`.hdf5`: the writer; :mod:`.schema`: the file as netx's reader sees it
-  and what that reader needs; :mod:`.loader`: the Lava network netx would build (lava-dl itself is not installable
-  here); :mod:`.runtime` and :mod:`.worker`: running it and realigning its spikes (one step of latency per layer).
+  and what that reader needs (checked before a file runs); :mod:`.runtime` and :mod:`.worker`: running it in Lava
+  with lava-dl's own reader, ``netx.hdf5.Network(net_config=FILE, reset_interval=T, reset_offset=1)``, and
+  realigning its spikes (one step of latency per layer).
 
 Importing this package imports neither h5py nor Lava.
 """
@@ -22,11 +23,12 @@ from ..result import Result
 
 @register
 class NetxBackend(Backend):
-    """lava-dl netx export. ``run`` builds the file's network in Lava with netx's semantics and runs it on spike
-    frames; option ``timeout`` (seconds)."""
+    """lava-dl netx export. ``run`` loads the file with lava-dl netx and runs it in Lava on spike frames; options
+    ``record``, ``timeout`` (seconds) and ``progress``, as the Lava backend takes them."""
 
     name = "netx"
     chip = LOIHI2_NETX
+    reports_progress = True
 
     def unsupported(self, graph: ir.Graph) -> list:
         from .layers import unsupported

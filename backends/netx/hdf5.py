@@ -10,10 +10,10 @@ writes them:
   ``outChannels``; ``dense``: ``weight`` ``[N_out, N_in]`` (after a ``flatten``, inputs in PyTorch's row-major
   ``(C, H, W)`` order), ``inFeatures``, ``outFeatures``. ``bias``: integers per output channel, the neurons'
   ``bias_mant`` (``bias_exp = 6``).
-- ``neuron``: ``type = CUBA``, ``iDecay`` = the chip's ``current_pass_through + 1`` (netx sets ``du = iDecay - 1``,
-  4095 on Loihi 2: the current passes straight through, as in our integer neurons), ``vDecay = decay_one - D`` (Lava's
-  ``dv``), ``vThMant`` = the integer threshold (compared as ``v > vThMant << 6``), ``refDelay = 1``,
-  ``gradedSpike = False``.
+- ``neuron``: ``type = CUBA``, ``iDecay = decay_one - Du`` (netx sets Lava's ``du = iDecay - 1``, and Lava keeps
+  ``4095 - du = Du`` of the current; ``Du = 0``: ``iDecay = 4096``, the current passes straight through; the readout
+  has no current decay), ``vDecay = decay_one - D`` (Lava's ``dv``), ``vThMant`` = the integer threshold (compared as
+  ``v > vThMant << 6``), ``refDelay = 1``, ``gradedSpike = False``.
 
 The numbers are in the widths of the chip the graph was compiled for (the netx target's ``LOIHI2_NETX``).
 - ``simulation``: ``Ts = 1``, ``tSample = T``.
@@ -48,10 +48,10 @@ def write(graph, path, chip: Chip) -> Path:
                 group.create_dataset("inFeatures", data=synapse.weight.shape[1])
                 group.create_dataset("outFeatures", data=synapse.weight.shape[0])
             if layer.is_readout:
-                _neuron(group, chip, chip.threshold_max, 0)
+                _neuron(group, chip, chip.threshold_max, 0, chip.decay_one)  # integrates, keeps no current
                 bias = synapse.bias
             else:
-                _neuron(group, chip, neuron.threshold, chip.decay_one - neuron.decay_12bit)
+                _neuron(group, chip, neuron.threshold, neuron.current_decay_12bit, neuron.decay_12bit)
                 bias = neuron.bias
             if bias is not None:
                 group.create_dataset("bias", data=bias.astype(np.int64))
@@ -77,10 +77,12 @@ def _conv_fields(group, op) -> None:
     group.create_dataset("groups", data=1)
 
 
-def _neuron(group, chip: Chip, threshold: int, voltage_decay: int) -> None:
+def _neuron(group, chip: Chip, threshold: int, current_kept: int, voltage_kept: int) -> None:
+    """CUBA neurons keeping ``current_kept`` (``Du``) and ``voltage_kept`` (``D``) 4096ths of their current and
+    membrane per step."""
     group.create_dataset("neuron/type", (1,), "S10", [b"CUBA"])
-    group.create_dataset("neuron/iDecay", data=chip.current_pass_through + 1)  # netx's reader sets du = iDecay - 1
-    group.create_dataset("neuron/vDecay", data=int(voltage_decay))
+    group.create_dataset("neuron/iDecay", data=chip.decay_one - int(current_kept))  # netx: du = iDecay - 1
+    group.create_dataset("neuron/vDecay", data=chip.decay_one - int(voltage_kept))
     group.create_dataset("neuron/vThMant", data=int(threshold))
     group.create_dataset("neuron/refDelay", data=1)
     group.create_dataset("neuron/gradedSpike", data=False)

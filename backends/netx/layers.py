@@ -27,7 +27,7 @@ INPUT, CONV, DENSE, FLATTEN = "input", "conv", "dense", "flatten"   # netx layer
 
 
 @dataclass
-class Layer:
+class NetxLayer:
     """One netx layer: ``kind`` is ``conv``, ``dense`` or ``flatten``; ``synapse`` and ``neuron`` name IR nodes (the
     neuron is an IntLIF, or the Readout for the last layer)."""
 
@@ -80,6 +80,7 @@ def _problems(graph, node, chip: Chip) -> list:
             reasons.append(f"reads {node.inputs[0]!r}; a netx neuron reads one conv or dense synapse")
         reasons += _out_of_range("threshold", op.threshold, 0, chip.threshold_max)
         reasons += _out_of_range("decay_12bit D", op.decay_12bit, *chip.decay_range)
+        reasons += _out_of_range("current_decay_12bit Du", op.current_decay_12bit, 0, chip.current_pass_through)
         if op.bias is not None:
             reasons += _out_of_range("bias", op.bias, *chip.bias_range)
     elif isinstance(op, Flatten) and readers and not isinstance(graph[readers[0]].op, Linear):
@@ -129,10 +130,10 @@ def layers(graph) -> list:
     for node in graph:
         op = node.op
         if isinstance(op, Flatten):
-            found.append(Layer(FLATTEN, node.info.shape))
+            found.append(NetxLayer(FLATTEN, node.info.shape))
         elif isinstance(op, Readout):
-            found.append(Layer(DENSE, node.info.shape, node.name, node.name))
+            found.append(NetxLayer(DENSE, node.info.shape, node.name, node.name))
         elif isinstance(op, (Conv2d, Linear)):
             neuron = graph.consumers(node.name)[0]
-            found.append(Layer(CONV if isinstance(op, Conv2d) else DENSE, neuron.info.shape, node.name, neuron.name))
+            found.append(NetxLayer(CONV if isinstance(op, Conv2d) else DENSE, neuron.info.shape, node.name, neuron.name))
     return found

@@ -5,6 +5,9 @@ arrays, weights and biases as integers); :func:`check` lists every way a file de
 ``lava.lib.dl.netx.hdf5.Network`` can build: consecutive ``layer/<i>`` groups, the keys each layer type reads, shapes
 that chain from one layer to the next, CUBA neuron parameters within Loihi's widths, and no layer type netx leaves
 unimplemented. The widths are those of the chip netx's reader builds for, :data:`snncompile.chip.LOIHI2_NETX`.
+
+The netx backend checks an artifact's file with :func:`check` before lava-dl loads it: netx's reader does not check
+widths, and fails on a missing key with a bare ``KeyError`` from deep inside h5py.
 """
 
 import h5py

@@ -10,7 +10,8 @@ Each IR op maps to the NIR node that computes the same thing (the discretisation
 - ``LIF`` and ``IntLIF`` -> ``LIF`` (leaky) or ``IF`` (no leak), one node per population: a lowered MLF unit is its K
   LIF nodes. An ``IntLIF`` is written as the float neuron it equals up to its integer rounding (``decay = D/4096``,
   threshold and weights in integer units); its bias goes to a synapse feeding it (a current plus a bias is the same
-  integer sum).
+  integer sum). An ``IntLIF`` that keeps some of its current (``Du > 0``) is a ``CubaLIF`` (``current_decay =
+  Du/4096``) whose bias is its ``v_leak`` (a bias on the synapse would decay with the current).
 - ``Quantize`` -> ``Scale`` (NIR has no rounding).
 - ``Add`` -> nothing: its inputs' edges go to its readers, which NIR sums (residual joins, MLF level sums).
 
@@ -29,6 +30,7 @@ import json
 import nir
 import numpy as np
 
+from snncompile.chip import LOIHI2
 from snncompile.ir import Graph
 from snncompile.ir.serialize import json_value
 from snncompile.ir.ops import (LIF, MLF, Add, Affine, AvgPool2d, BatchNorm, Conv2d, Flatten, Input, IntLIF, Linear,
@@ -60,7 +62,10 @@ def unsupported(graph: Graph) -> list:
                             f"neurons reset to v_reset")
         elif isinstance(op, Add) and len(set(node.inputs)) < len(node.inputs):
             problems.append(f"node {node.name!r} (Add): sums a value with itself; NIR edges cannot repeat")
-        elif isinstance(op, IntLIF) and op.bias is not None and _bias_carrier(graph, node.name) is None:
+        elif isinstance(op, IntLIF) and op.current_decay_12bit and op.decay_12bit == LOIHI2.decay_one:
+            problems.append(f"node {node.name!r} (IntLIF): keeps its current (Du = {op.current_decay_12bit}) and all "
+                            f"of its membrane (no leak); NIR's CubaLIF has no form without a membrane time constant")
+        elif _carried_bias(op) and _bias_carrier(graph, node.name) is None:
             problems.append(f"node {node.name!r} (IntLIF): its bias needs a Conv2d, Linear or Affine synapse at its "
                             f"input to carry it in NIR")
         elif isinstance(op, Readout) and graph.nx.out_degree(node.name):
@@ -106,11 +111,16 @@ def _bias_carrier(graph: Graph, population: str):
     return next((name for name in candidates if graph[name].op.bias_field is not None), None)
 
 
+def _carried_bias(op) -> bool:
+    """Whether ``op`` is an IntLIF whose bias a synapse carries in NIR (a CubaLIF holds its own, as ``v_leak``)."""
+    return isinstance(op, IntLIF) and op.bias is not None and not op.current_decay_12bit
+
+
 def _population_biases(graph: Graph) -> dict:
     """Synapse name -> the IntLIF bias it carries (populations sharing a synapse share their bias)."""
     carried = {}
     for node in graph:
-        if isinstance(node.op, IntLIF) and node.op.bias is not None:
+        if _carried_bias(node.op):
             carrier = _bias_carrier(graph, node.name)
             if carrier in carried and not np.array_equal(carried[carrier], node.op.bias):
                 raise ValueError(f"populations fed by {carrier!r} have different biases; NIR holds one per synapse")
@@ -184,8 +194,14 @@ def _lif(op, shape, in_shape, carried_bias):
 
 
 def _int_lif(op, shape, in_shape, carried_bias):
-    """The float neuron an ``IntLIF`` equals up to its integer rounding (its bias is on a synapse feeding it)."""
-    return _neuron(shape, op.decay_fraction, 1.0, float(op.threshold), 0.0)
+    """The float neuron an ``IntLIF`` equals up to its integer rounding: a LIF or IF (its bias is on a synapse feeding
+    it) or, when it keeps some of its current, a CubaLIF (holding its bias)."""
+    if not op.current_decay_12bit:
+        return _neuron(shape, op.decay_fraction, 1.0, float(op.threshold), 0.0)
+    bias = np.zeros(shape) if op.bias is None else op.bias.reshape(-1, *[1] * (len(shape) - 1))
+    parameters = euler.cuba_parameters(op.current_decay_12bit / LOIHI2.decay_one, op.decay_fraction, 1.0, bias)
+    return nir.CubaLIF(**{name: np.broadcast_to(value, shape).astype(np.float64) for name, value in parameters.items()},
+                       v_threshold=np.full(shape, float(op.threshold)), v_reset=np.zeros(shape))
 
 
 NIR_NODES = {Input: _input, Conv2d: _conv2d, Linear: _affine_map, Readout: _affine_map, Affine: _channel_affine,

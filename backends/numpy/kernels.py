@@ -12,8 +12,8 @@ Three families, each in a table keyed by op type:
 
 An integer graph (the quantizer's output) can be simulated *exactly* in less time: its synaptic sums over spikes and
 counts are integers small enough for float32 (:func:`exact_in_float32`), which lets a convolution sum in any order
-(:class:`Im2colConv`), and its neurons run on float membranes in place (:class:`FloatIntMembranes`), bit for bit the
-arithmetic of :func:`snncompile.integer.lif_step` on :data:`CHIP`.
+(:class:`Im2colConv`), and its neurons run on float currents and membranes in place (:class:`FloatIntMembranes`), bit
+for bit the arithmetic of :func:`snncompile.integer.cuba_step` on :data:`CHIP`.
 """
 
 import dataclasses
@@ -242,76 +242,109 @@ class FloatMembranes:
         return fired.sum(axis=0)
 
 
-class IntMembranes:
-    """The integer membranes ``[B, *shape]`` of an IntLIF node, updated by :func:`snncompile.integer.lif_step` on
-    :data:`CHIP`.
+def channel_bias(op, shape: tuple):
+    """An IntLIF's integer bias per channel, int64 shaped to broadcast over a sample of ``shape``; 0 without one."""
+    return 0 if op.bias is None else op.bias.astype(np.int64).reshape(-1, *([1] * (len(shape) - 1)))
 
-    Its input is an integer-valued current computed in floating point (exact below 2**53); it is converted to int64
-    here, and every step from there is the chip's integer arithmetic."""
+
+class IntMembranes:
+    """The integer state of an IntLIF node, its currents ``u`` and membranes ``v`` ``[B, *shape]``, updated by
+    :func:`snncompile.integer.cuba_step` on :data:`CHIP`.
+
+    Its input is an integer-valued synaptic current computed in floating point (exact below 2**53); it is converted to
+    int64 here, and every step from there is the chip's integer arithmetic. Without current decay (``Du = 0``) no part
+    of ``u`` outlives its step, so ``current`` stays 0 (decaying an array of zeros would only cost time)."""
 
     def __init__(self, op, shape: tuple, batch: int, dtype):
         self.op = op
-        self.bias = 0 if op.bias is None else op.bias.astype(np.int64).reshape(-1, *([1] * (len(shape) - 1)))
+        self.bias = channel_bias(op, shape)
+        self.current = 0
         self.membrane = np.zeros((batch, *shape), np.int64)
 
     def __call__(self, inputs):
-        (current,) = inputs
-        spikes, self.membrane = integer.lif_step(self.membrane, current.astype(np.int64), self.op.decay_12bit,
-                                                 self.bias, self.op.threshold, CHIP)
-        return spikes.astype(current.dtype)
+        (synaptic,) = inputs
+        op = self.op
+        spikes, current, self.membrane = integer.cuba_step(
+            self.current, self.membrane, synaptic.astype(np.int64), op.current_decay_12bit, op.decay_12bit, self.bias,
+            op.threshold, CHIP)
+        if op.current_decay_12bit:
+            self.current = current
+        return spikes.astype(synaptic.dtype)
 
 
 class FloatIntMembranes:
-    """An IntLIF node computed as :func:`snncompile.integer.lif_step` computes it, bit for bit, on floating-point
-    membranes updated in place (fewer passes over memory and no allocation per step).
+    """An IntLIF node computed as :func:`snncompile.integer.cuba_step` computes it, bit for bit, on floating-point
+    currents and membranes updated in place (fewer passes over memory and no allocation per step).
 
-    Every value of the arithmetic is an integer of at most 36 bits, which float64 holds exactly: the decay
-    ``sign(v) * ((|v| * D) >> 12)`` is ``trunc(v * (D / 4096))`` (``D / 4096`` is exact and the product has at most
-    24 + 12 significant bits), and ``I << 6`` is ``64 * I``. When ``D`` is a power of two (or 0) — 1024 for the MLF and
-    STBP decay 0.25, 2048 for 0.5, 4096 without leak — the decay only moves the exponent, and float32 is exact too: a
-    membrane is at most ``2**23 - 1`` in magnitude, a current ``64 * I`` at most ``2**23`` (below), so ``v + u`` is an
-    integer below ``2**24``; adding the bias can round only a sum beyond ``2**24``, which saturates either way.
+    Every value of the arithmetic is an integer of at most 36 bits, which float64 holds exactly: a decay
+    ``sign(x) * ((|x| * D) >> 12)`` of the current ``u`` or the membrane ``v`` (both at most ``2**23`` in magnitude)
+    is ``trunc(x * (D / 4096))`` (``D / 4096`` is exact and the product has at most 24 + 12 significant bits), and
+    ``I << 6`` is ``64 * I``. When both decays are powers of two (or 0) — 1024 for the MLF and STBP decay 0.25, 2048
+    for 0.5, 4096 without leak, ``Du = 0`` for a current without memory — a decay only moves the exponent, and
+    float32 is exact too: a current ``64 * I`` is at most ``2**23`` in magnitude (below), so the kept current plus it
+    is an integer below ``2**24``, wrapped back into ``(-2**23, 2**23]``; adding the bias ``64 * b`` (at most
+    ``2**18``) keeps it below ``2**24``; a membrane is at most ``2**23 - 1``, so the membrane plus that is exact up
+    to ``2**24``, and a sum beyond rounds to a value beyond, which saturates either way.
 
-    The current must be integer-valued (it is in a quantized graph). A step whose current is outside
-    ``+-CHIP.current_max``, where ``I << 6`` would wrap around 24 bits, is run by ``lif_step`` itself."""
+    Without current decay (``Du = 0``) ``u`` is only this step's ``64 * I`` and is not kept. The current must be
+    integer-valued (it is in a quantized graph). A step whose current is outside ``+-CHIP.current_max``, where
+    ``I << 6`` alone would wrap around 24 bits, is run by ``cuba_step`` itself."""
 
     def __init__(self, op, shape: tuple, batch: int):
         self.op = op
-        decay = op.decay_12bit
-        dtype = np.float32 if decay & (decay - 1) == 0 else np.float64
-        self.decay = decay / CHIP.decay_one
-        self.bias = None if op.bias is None else op.bias.astype(dtype).reshape(-1, *([1] * (len(shape) - 1)))
+        decays = (op.decay_12bit, op.current_decay_12bit)
+        dtype = np.float32 if all(d & (d - 1) == 0 for d in decays) else np.float64
+        self.decay, self.current_decay = (d / CHIP.decay_one for d in decays)
+        self.int_bias = channel_bias(op, shape)
+        self.bias = None if op.bias is None else (self.int_bias << CHIP.current_shift).astype(dtype)
         self.threshold = dtype(op.threshold << CHIP.current_shift)
         self.state_max = dtype(CHIP.state_max)  # bounds of the membrane's type: a Python int is much slower
         self.membrane = np.zeros((batch, *shape), dtype)
+        self.current = np.zeros_like(self.membrane) if op.current_decay_12bit else None
         self.input = np.empty_like(self.membrane)
         self.fired = np.empty(self.membrane.shape, bool)
         self.spikes = np.empty(self.membrane.shape, np.float32)
 
     def __call__(self, inputs):
-        (current,) = inputs
-        if current.min() < -CHIP.current_max or current.max() > CHIP.current_max:
-            return self.wrapping_step(current)
-        v, u = self.membrane, self.input
+        (synaptic,) = inputs
+        if synaptic.min() < -CHIP.current_max or synaptic.max() > CHIP.current_max:
+            return self.wrapping_step(synaptic)
+        v = self.membrane
         np.multiply(v, self.decay, out=v)
         np.trunc(v, out=v)
-        if self.bias is None:
-            np.multiply(current, 1 << CHIP.current_shift, out=u)
-        else:
-            np.add(current, self.bias, out=u)
-            u *= 1 << CHIP.current_shift
-        v += u
+        v += self.membrane_input(synaptic)
         np.clip(v, -self.state_max, self.state_max, out=v)
         np.greater(v, self.threshold, out=self.fired)
         np.copyto(self.spikes, self.fired)
         v *= np.logical_not(self.fired, out=self.fired)  # reset to 0 (several times faster than putmask)
         return self.spikes
 
-    def wrapping_step(self, current):
-        bias = 0 if self.op.bias is None else self.bias.astype(np.int64)
-        fired, membrane = integer.lif_step(self.membrane.astype(np.int64), current.astype(np.int64),
-                                           self.op.decay_12bit, bias, self.op.threshold, CHIP)
+    def membrane_input(self, synaptic):
+        """``u + (bias << 6)``, what the membranes add this step (in ``self.input``), after updating ``u``."""
+        added = np.multiply(synaptic, 1 << CHIP.current_shift, out=self.input)
+        if self.current is not None:
+            added = self.kept_current_plus(added)
+        return added if self.bias is None else np.add(added, self.bias, out=self.input)
+
+    def kept_current_plus(self, shifted):
+        """The current ``u = wrap(trunc(u * Du / 4096) + shifted)``, updated in place."""
+        u = self.current
+        np.multiply(u, self.current_decay, out=u)
+        np.trunc(u, out=u)
+        u += shifted
+        if u.max() > CHIP.state_max + 1 or u.min() <= -(CHIP.state_max + 1):  # beyond the 24-bit register
+            u[...] = integer.wrap_state(u.astype(np.int64), CHIP)
+        return u
+
+    def wrapping_step(self, synaptic):
+        op = self.op
+        current = 0 if self.current is None else self.current.astype(np.int64)
+        fired, current, membrane = integer.cuba_step(
+            current, self.membrane.astype(np.int64), synaptic.astype(np.int64), op.current_decay_12bit,
+            op.decay_12bit, self.int_bias, op.threshold, CHIP)
         self.membrane[...] = membrane
+        if self.current is not None:
+            self.current[...] = current
         np.copyto(self.spikes, fired)
         return self.spikes
 

@@ -16,12 +16,13 @@ steps, divided by a readout's ``output_scale``), ``spike_counts/n`` (``[T, B]`` 
 per step and sample, for every node emitting spikes or counts) and, when asked, ``recorded/n`` (``[T, B, *shape]``).
 
 **Types.** Values between nodes are float64, as in the simulator. Integer neurons compute in int64 (their wrap,
-decay, saturation and comparison are :mod:`snncompile.integer`'s, op for op). onnxruntime has no float64 ``Conv``
-or ``AveragePool``, so float64 convolutions are an im2col (one strided ``Slice`` per kernel tap, ``MatMul``) and
-pooling sums the taps. A convolution or linear map whose input is events and whose integer weights bound every partial
-sum below the chip's current range computes in float32 instead (native ``Conv``/``MatMul``; the simulator's own test,
-:func:`~snncompile.backends.numpy.kernels.exact_in_float32`): every partial sum is then an integer that float32 holds
-exactly, in any summation order. That is every on-chip synapse of a quantized graph. The
+decays, saturation and comparison are :mod:`snncompile.integer`'s, op for op); their current ``u`` is state only when
+it decays (``Du > 0``), so a graph without current decay exports as it did before ``Du`` existed. onnxruntime has no
+float64 ``Conv`` or ``AveragePool``, so float64 convolutions are an im2col (one strided ``Slice`` per kernel tap,
+``MatMul``) and pooling sums the taps. A convolution or linear map whose input is events and whose integer weights
+bound every partial sum below the chip's current range computes in float32 instead (native ``Conv``/``MatMul``; the
+simulator's own test, :func:`~snncompile.backends.numpy.kernels.exact_in_float32`): every partial sum is then an
+integer that float32 holds exactly, in any summation order. That is every on-chip synapse of a quantized graph. The
 host part of a quantized graph (a float layer on the analog input, then ``Quantize``) is float64 like the simulator's;
 the two sum in different orders, so a current within a few ulps of a ``.5`` tie could round differently.
 """
@@ -85,7 +86,8 @@ class Builder:
 @dataclass
 class Site:
     """One IR node at one timestep: the op (tensors in float64, as the simulator computes with them), the values of its
-    inputs at this step, and its membrane at the previous step (``None`` at the first step)."""
+    inputs at this step, and its state at the previous step (``None`` at the first step): the membrane of a float
+    population, ``(u, v)`` of an integer one."""
 
     builder: Builder
     node: object
@@ -93,7 +95,7 @@ class Site:
     inputs: list
     in_infos: tuple
     t: int
-    membrane: str | None = None
+    state: object = None
 
     @property
     def output(self) -> str:
@@ -236,18 +238,18 @@ def sum_pool2d(site):
     site.emit("Mul", [total, site.builder.scalar(float(site.op.weight))])
 
 
-# --- populations: return the membrane after this step --------------------------------------------------------------
+# --- populations: return their state after this step ---------------------------------------------------------------
 
 def population(site) -> str:
     """LIF and MLF neurons in the simulator's float64 order (:class:`~snncompile.backends.numpy.kernels.FloatMembranes`):
     membranes ``[K, B, *shape]``, one per level; the output is the number of levels that fired."""
     op, (x,) = site.op, site.inputs
     current = x if op.input_gain == 1 else site.emit("Mul", [x, site.builder.scalar(float(op.input_gain))], "current")
-    if site.membrane is None:  # every membrane starts at 0, so decay * v + current is the current
+    if site.state is None:  # every membrane starts at 0, so decay * v + current is the current
         v_pre = current
     else:
-        decayed = site.membrane if op.decay == 1 else site.emit(
-            "Mul", [site.membrane, site.builder.scalar(float(op.decay))], "decayed")
+        decayed = site.state if op.decay == 1 else site.emit(
+            "Mul", [site.state, site.builder.scalar(float(op.decay))], "decayed")
         v_pre = site.emit("Add", [decayed, current], "v_pre")
     thresholds = site.param("thresholds", np.reshape(op.thresholds, (op.levels, *[1] * (1 + len(site.node.info.shape)))))
     fired = site.emit("GreaterOrEqual" if op.inclusive else "Greater", [v_pre, thresholds], "fired")
@@ -259,16 +261,21 @@ def population(site) -> str:
     return site.emit("Sub", [v_pre, lowered], "membrane")
 
 
-def int_population(site) -> str:
-    """The chip's integer LIF (:func:`snncompile.integer.lif_step`) in int64, op for op."""
+def int_population(site) -> tuple:
+    """The chip's integer CUBA LIF (:func:`snncompile.integer.cuba_step`) in int64, op for op; returns its state
+    ``(u, v)``, with ``u = None`` when the current has no memory (``Du = 0``: it is this step's ``I << 6`` alone)."""
     op, (x,) = site.op, site.inputs
     scalar = site.builder.scalar
+    previous_u, previous_v = site.state or (None, None)
     current = site.emit("Cast", [x], "current", to=INT64)
     shifted = site.emit("Mul", [current, scalar(1 << CHIP.current_shift, np.int64)], "shifted")
+    if previous_u is not None:
+        kept = decay_12bit(site, previous_u, op.current_decay_12bit, "current_")
+        shifted = site.emit("Add", [kept, shifted], "current_plus_input")
     offset = site.emit("Add", [shifted, scalar(WRAP_OFFSET, np.int64)], "offset")
     wrapped = site.emit("Mod", [offset, scalar(STATE_SPAN, np.int64)], "wrapped")
     u = site.emit("Sub", [wrapped, scalar(WRAP_OFFSET, np.int64)], "u")
-    v = u if site.membrane is None else site.emit("Add", [decay_12bit(site, site.membrane), u], "v_plus_u")
+    v = u if previous_v is None else site.emit("Add", [decay_12bit(site, previous_v, op.decay_12bit), u], "v_plus_u")
     if op.bias is not None:
         bias_shifted = site.channel("bias_shifted", op.bias.astype(np.int64) << CHIP.current_shift)
         v = site.emit("Add", [v, bias_shifted], "v_plus_bias")
@@ -276,20 +283,21 @@ def int_population(site) -> str:
                           "saturated")
     fired = site.emit("Greater", [saturated, scalar(op.threshold << CHIP.current_shift, np.int64)], "fired")
     site.emit("Cast", [fired], to=DOUBLE)
-    return site.emit("Where", [fired, scalar(0, np.int64), saturated], "membrane")
+    membrane = site.emit("Where", [fired, scalar(0, np.int64), saturated], "membrane")
+    return (u if op.current_decay_12bit else None), membrane
 
 
-def decay_12bit(site, v: str) -> str:
-    """``sign(v) * ((|v| * D) >> 12)``: ``Div`` of a non-negative integer truncates, as the shift does."""
-    decay = site.op.decay_12bit
-    if decay == CHIP.decay_one:
-        return v
+def decay_12bit(site, x: str, kept: int, prefix: str = "") -> str:
+    """``sign(x) * ((|x| * kept) >> 12)``: ``Div`` of a non-negative integer truncates, as the shift does.
+    Temporaries are named ``<prefix>magnitude`` etc."""
+    if kept == CHIP.decay_one:
+        return x
     scalar = site.builder.scalar
-    magnitude = site.emit("Abs", [v], "magnitude")
-    scaled = site.emit("Mul", [magnitude, scalar(decay, np.int64)], "magnitude_scaled")
-    kept = site.emit("Div", [scaled, scalar(CHIP.decay_one, np.int64)], "magnitude_kept")
-    sign = site.emit("Sign", [v], "sign")
-    return site.emit("Mul", [sign, kept], "decayed")
+    magnitude = site.emit("Abs", [x], f"{prefix}magnitude")
+    scaled = site.emit("Mul", [magnitude, scalar(kept, np.int64)], f"{prefix}magnitude_scaled")
+    kept_magnitude = site.emit("Div", [scaled, scalar(CHIP.decay_one, np.int64)], f"{prefix}magnitude_kept")
+    sign = site.emit("Sign", [x], f"{prefix}sign")
+    return site.emit("Mul", [sign, kept_magnitude], f"{prefix}decayed")
 
 
 STATELESS = {Flatten: flatten, MaxPool2d: max_pool2d, BatchNorm: batch_norm, Affine: affine, Add: add,
@@ -324,7 +332,7 @@ def export(graph, T: int) -> onnx.ModelProto:
     problems = unsupported(graph)
     if problems:
         raise unsupported_error("onnx", graph, problems)
-    builder, membranes, constant = Builder(), {}, time_invariant(graph)
+    builder, states, constant = Builder(), {}, time_invariant(graph)
     for t in range(T):
         for node in graph:
             name = step_value(node.name, t)
@@ -334,9 +342,9 @@ def export(graph, T: int) -> onnx.ModelProto:
                 read_input(builder, node, t)
             else:
                 site = Site(builder, node, in_dtype(node.op, np.float64), [step_value(i, t) for i in node.inputs],
-                            tuple(graph[i].info for i in node.inputs), t, membranes.get(node.name))
+                            tuple(graph[i].info for i in node.inputs), t, states.get(node.name))
                 if type(node.op) in POPULATIONS:
-                    membranes[node.name] = POPULATIONS[type(node.op)](site)
+                    states[node.name] = POPULATIONS[type(node.op)](site)
                 else:
                     STATELESS[type(node.op)](site)
     outputs = [average_output(builder, graph, T)]
