@@ -20,12 +20,12 @@ $(STAMP): pyproject.toml Makefile
 	touch $(STAMP)
 
 demo: $(STAMP)
-	$(BIN)/snncompile train --arch mlf_dsresnet14 --width 8 --levels 3 --T 4 --data digits --epochs 12 -o build/demo/model.pt
-	$(BIN)/snncompile compile build/demo/model.pt --target numpy --calibrate 256 -o build/demo/model.numpy
+	$(BIN)/snncompile train --arch mlf_dsresnet14 --width 8 --levels 3 --T 4 --data digits --epochs 12 -o build/demo/model.pt --force
+	$(BIN)/snncompile compile build/demo/model.pt --target numpy --calibrate 256 -o build/demo/model.numpy --force
 	$(BIN)/snncompile simulate build/demo/model.numpy --data digits
-	$(BIN)/snncompile compile build/demo/model.pt --target onnx --calibrate 256 -o build/demo/model.onnx
+	$(BIN)/snncompile compile build/demo/model.pt --target onnx --calibrate 256 -o build/demo/model.onnx --force
 	$(BIN)/snncompile simulate build/demo/model.onnx --backend onnx --data digits
-	$(BIN)/snncompile compile build/demo/model.pt --target lava --calibrate 256 -o build/demo/model.lava
+	$(BIN)/snncompile compile build/demo/model.pt --target lava --calibrate 256 -o build/demo/model.lava --force
 	$(BIN)/snncompile simulate build/demo/model.lava --backend lava --data digits --limit 16
 	$(BIN)/snncompile energy build/demo/model.numpy --data digits
 

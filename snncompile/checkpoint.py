@@ -11,18 +11,22 @@ a checkpoint never runs code from the file. ``arch`` and ``config`` rebuild the 
 
 import pickle
 import warnings
+import zipfile
+import zlib
 from pathlib import Path
 
 import torch
 from torch import nn
 
 from snncompile.errors import CheckpointError, ConfigError
+from snncompile.limits import MAX_TIMESTEPS, require_memory
 from snncompile.models import build
 from snncompile.outputs import atomic_file
 
 FORMAT_VERSION = 1
 KEYS = ("format_version", "arch", "config", "state_dict", "metrics")
 _REMEDY = "re-create it with `snncompile train ... -o {path}`"
+HDF5_SIGNATURE = b"\x89HDF\r\n\x1a\n"   # the first bytes of every HDF5 file (NIR graphs, netx networks)
 
 
 def save(path, model: nn.Module, metrics: dict) -> None:
@@ -64,12 +68,9 @@ def load(path) -> tuple[nn.Module, dict]:
     path = Path(path)
     checkpoint = _read(path)
     _validate(path, checkpoint)
-    try:
-        model = build(checkpoint["arch"], **checkpoint["config"])
-    except ConfigError as err:
-        raise CheckpointError(f"{path} cannot be rebuilt: {err}; it was written by another version of snncompile "
-                              f"or edited: {_REMEDY.format(path=path)}") from None
-    _check_state_dict(path, model, checkpoint["state_dict"])
+    _check_values(path, checkpoint["state_dict"])
+    _check_state_dict(path, _build(path, checkpoint, torch.device("meta")), checkpoint["state_dict"])
+    model = _build(path, checkpoint, torch.device("cpu"))
     try:
         model.load_state_dict(checkpoint["state_dict"], strict=True)
     except RuntimeError as err:
@@ -78,6 +79,19 @@ def load(path) -> tuple[nn.Module, dict]:
                               f"({first_line}); {_REMEDY.format(path=path)}") from None
     model.eval()
     return model, checkpoint
+
+
+def is_checkpoint(path) -> bool:
+    """Whether ``path`` is a file ``torch.save`` wrote (a zip archive with a pickled record), which a new checkpoint
+    may replace; its content is not read."""
+    path = Path(path)
+    if not path.is_file() or path.is_symlink() or not zipfile.is_zipfile(path):
+        return False
+    try:
+        with zipfile.ZipFile(path) as archive:
+            return any(name.endswith("/data.pkl") for name in archive.namelist())
+    except (OSError, zipfile.BadZipFile):
+        return False
 
 
 def _read(path: Path) -> object:
@@ -91,6 +105,14 @@ def _read(path: Path) -> object:
         file = open(path, "rb")
     except OSError as err:
         raise CheckpointError(f"cannot read checkpoint {path}: {err.strerror or err}") from None
+    if zipfile.is_zipfile(path):  # torch.save's format; older pickle-only files are left to torch.load
+        _check_archive(path)
+    if file.read(len(HDF5_SIGNATURE)) == HDF5_SIGNATURE:
+        file.close()
+        raise CheckpointError(f"{path} is an HDF5 file, not a checkpoint (a torch.save'd .pt): snncompile reads HDF5 "
+                              f"files that are NIR graphs named *.nir, or lava-dl netx networks (groups layer/0, "
+                              f"layer/1, ...); rename a NIR graph to .nir, or pass a checkpoint")
+    file.seek(0)
     try:
         with file, warnings.catch_warnings():
             warnings.simplefilter("ignore")  # torch warns about foreign pickle protocols before it fails on them
@@ -101,6 +123,23 @@ def _read(path: Path) -> object:
     except Exception:  # on a damaged or foreign file torch.load fails with whatever its reader meets first
         raise CheckpointError(f"{path} is not a readable checkpoint: the file is truncated, corrupted or was not "
                               f"written by torch.save; {_REMEDY.format(path=path)}") from None
+
+
+def _check_archive(path: Path) -> None:
+    """The zip archive ``torch.save`` wrote, intact: what it declares fits in memory and every entry matches its CRC
+    (torch's reader does not check them, so a flipped byte would otherwise load as a changed weight)."""
+    try:
+        with zipfile.ZipFile(path) as archive:
+            declared = sum(info.file_size for info in archive.infolist())
+            require_memory(declared, f"checkpoint {path}", f"the archive declares more than a checkpoint holds; "
+                           f"{_REMEDY.format(path=path)}", CheckpointError)
+            damaged = archive.testzip()
+    except (OSError, EOFError, ValueError, NotImplementedError, zipfile.BadZipFile, zlib.error):
+        raise CheckpointError(f"{path} is not a readable checkpoint: the file is truncated, corrupted or was not "
+                              f"written by torch.save; {_REMEDY.format(path=path)}") from None
+    if damaged is not None:
+        raise CheckpointError(f"{path} is corrupted: its entry {damaged} does not match its checksum; "
+                              f"{_REMEDY.format(path=path)}")
 
 
 def _validate(path: Path, checkpoint: object) -> None:
@@ -125,11 +164,50 @@ def _validate(path: Path, checkpoint: object) -> None:
                                   f"{kind.__name__}; {_REMEDY.format(path=path)}")
     if not all(isinstance(key, str) for key in checkpoint["config"]):
         raise CheckpointError(f"{path} is malformed: 'config' has non-string keys; {_REMEDY.format(path=path)}")
+    T = checkpoint["config"].get("T")
+    if T is not None and (type(T) is not int or not 1 <= T <= MAX_TIMESTEPS):
+        raise CheckpointError(f"{path} is malformed: config T={T!r}, time steps are a whole number from 1 to "
+                              f"{MAX_TIMESTEPS:,}; {_REMEDY.format(path=path)}")
     bad = [str(name) for name, value in checkpoint["state_dict"].items()
            if not isinstance(name, str) or not isinstance(value, torch.Tensor)]
     if bad:
         raise CheckpointError(f"{path} is malformed: 'state_dict' entries {', '.join(bad[:5])} are not named tensors; "
                               f"{_REMEDY.format(path=path)}")
+
+
+def _build(path: Path, checkpoint: dict, device: torch.device) -> nn.Module:
+    """The checkpoint's architecture built from its config on ``device``: first on ``meta`` (shapes only, no memory),
+    which :func:`_check_state_dict` compares with the saved weights, so that the real build allocates only what the
+    file holds."""
+    try:
+        with device:
+            return build(checkpoint["arch"], **checkpoint["config"])
+    except ConfigError as err:
+        raise CheckpointError(f"{path} cannot be rebuilt: {err}; it was written by another version of snncompile "
+                              f"or edited: {_REMEDY.format(path=path)}") from None
+    except (RuntimeError, OverflowError, MemoryError) as err:
+        first_line = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+        raise CheckpointError(f"{path} cannot be rebuilt: its config describes a model too large to build "
+                              f"({first_line}); {_REMEDY.format(path=path)}") from None
+
+
+def _check_values(path: Path, state_dict: dict) -> None:
+    """Every saved tensor holds real, finite numbers (checked before anything is built from them)."""
+    found = unusable_tensor(state_dict)
+    if found:
+        raise CheckpointError(f"the weights in {path}: tensor {found[0]!r} holds {found[1]}; a checkpoint holds real "
+                              f"finite weights: {_REMEDY.format(path=path)}")
+
+
+def unusable_tensor(tensors: dict) -> tuple | None:
+    """``(name, "complex values" or "NaN or infinite values")`` of the first of the named ``tensors`` that is not
+    real and finite, or None."""
+    for name, tensor in tensors.items():
+        if tensor.is_complex():
+            return name, "complex values"
+        if tensor.dtype.is_floating_point and not bool(torch.isfinite(tensor).all()):
+            return name, "NaN or infinite values"
+    return None
 
 
 def _is_plain(value) -> bool:

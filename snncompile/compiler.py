@@ -15,17 +15,17 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
-from . import ir
+from . import ir, manifest
 from .backends import get_backend
 from .chip import LOIHI2, Chip
-from .errors import ConfigError, require_count
+from .errors import ConfigError, SerializationError, require_count
 from .evaluation import batch_inputs, dataset_for
 from .frontend import trace, trace_checkpoint
 from .ir.summary import summarize
-from .outputs import atomic_directory
+from .manifest import REPORT_FILE
+from .outputs import atomic_directory, check_output
 from .passes import PassManager, pipeline_for
 
-REPORT_FILE = "report.json"
 FLOAT_DIR = "float"
 
 
@@ -66,20 +66,20 @@ def lower_and_quantize(graph: ir.Graph, *, chip: Chip = LOIHI2, bits: int = 8, c
 
 
 def compile(model, example_input=None, *, target: str = "numpy", bits: int = 8, calibrate: int = 0, output=None,
-            image_size=None, dump_dir=None, dump_after=()) -> Compiled:
-    """Compile ``model`` — a checkpoint path, a NIR file (``.nir``), or an ``nn.Module`` with its
-    ``example_input`` — for ``target``. A NIR file snncompile wrote from a compiled graph is already integer: it is
-    only checked and emitted.
+            image_size=None, dump_dir=None, dump_after=(), force: bool = False) -> Compiled:
+    """Compile ``model`` — a file :func:`read_model` reads, or an ``nn.Module`` with its ``example_input`` — for
+    ``target``. A NIR file snncompile wrote from a compiled graph and a lava-dl netx network are already integer: they
+    are only checked and emitted.
 
     ``calibrate``: choose the quantizer's clip ratio on that many training samples of the checkpoint's data set
-    (0: max-abs scales). With ``output`` the artifact is written there (atomically) by the target's backend."""
+    (0: max-abs scales). With ``output`` the artifact is written there (atomically) by the target's backend; an
+    existing artifact there is replaced only with ``force``, anything else there is refused before compiling."""
     backend = get_backend(target)
-    if isinstance(model, (str, os.PathLike)) and Path(model).suffix == ".nir":
-        from .backends.nir.importer import read as read_nir  # imports nir and h5py: only for NIR files
-
-        graph = read_nir(model)  # a NIR file skips tracing
-    elif isinstance(model, (str, os.PathLike)):
-        graph = trace_checkpoint(model, image_size)
+    sources = [model] if isinstance(model, (str, os.PathLike)) else []
+    if output is not None:
+        check_artifact_output(output, sources=sources, force=force)
+    if isinstance(model, (str, os.PathLike)):
+        graph = read_model(model, image_size)
     else:
         if example_input is None:
             raise TypeError("compiling an nn.Module needs an example_input")
@@ -89,8 +89,11 @@ def compile(model, example_input=None, *, target: str = "numpy", bits: int = 8, 
         if not graph.metadata.get("metrics"):
             raise ConfigError("--calibrate needs a checkpoint trained by `snncompile train` (it names its data set)")
         data = dataset_for(graph, graph.metadata["metrics"].get("dataset", "digits"))
+        if calibrate > len(data.train_y):
+            raise ConfigError(f"--calibrate {calibrate}: the {data.name} training set has {len(data.train_y):,} "
+                              f"samples; calibrate on at most that many")
         samples = batch_inputs(data, 0, calibrate, part="train")
-    if graph.metadata.get("integer"):  # a NIR file snncompile wrote from a compiled graph: already chip-ready
+    if graph.metadata.get("integer"):  # snncompile's own NIR file of a compiled graph, or a netx file: chip-ready
         compiled = Compiled(graph, None, compiled_report(graph))
     else:
         compiled = lower_and_quantize(graph, chip=backend.chip, bits=bits, calibration=samples, dump_dir=dump_dir,
@@ -98,36 +101,80 @@ def compile(model, example_input=None, *, target: str = "numpy", bits: int = 8, 
     backend.check(compiled.graph)
     compiled.report["target"] = target
     if output is not None:
-        compiled.artifact = write_artifact(Path(output), compiled, backend)
+        compiled.artifact = write_artifact(Path(output), compiled, backend, sources=sources, force=force)
     return compiled
 
 
+def read_model(path, image_size=None, *, need_steps: bool = True) -> ir.Graph:
+    """The IR graph of the model file at ``path``: a NIR graph (``.nir``), a lava-dl netx network (``.net``, or any
+    HDF5 file of netx's ``layer`` groups, as slayer's ``export_hdf5`` writes them), or a checkpoint (traced).
+    ``image_size`` applies to checkpoints; ``need_steps=False`` reads a netx file that does not record its steps per
+    sample (compiling needs them)."""
+    from .backends.netx.importer import is_network_file  # h5py only: a checkpoint is not read twice
+
+    if Path(path).suffix == ".nir":
+        from .backends.nir.importer import read as read_nir  # imports nir: only for NIR files
+
+        return read_nir(path)  # a NIR file skips tracing
+    if Path(path).suffix == ".net" or is_network_file(path):
+        from .backends.netx.importer import read as read_netx
+
+        return read_netx(path, need_steps=need_steps)
+    return trace_checkpoint(path, image_size)
+
+
 def compiled_report(graph: ir.Graph) -> dict:
-    """The report of an integer graph compiled earlier (read back from a file): its quantization, no passes run."""
-    quantization = graph.metadata["passes"]["quantize"]
+    """The report of an integer graph compiled earlier (read back from a file): its quantization, no passes run. A
+    netx network was never quantized by snncompile: no clip ratio or scale groups, its weights' own width."""
+    quantization = graph.metadata.get("passes", {}).get("quantize", {})
     totals = {k: summarize(graph)["totals"][k] for k in ("nodes", "neurons", "synapses", "params")}
-    return {"source": graph.metadata.get("source"), "arch": graph.metadata.get("arch"), "bits": quantization["bits"],
+    return {"source": graph.metadata.get("source"), "arch": graph.metadata.get("arch"),
+            "bits": quantization.get("bits", graph.metadata.get("bits")),
             "T": graph.metadata.get("T"), "encoding": graph.metadata.get("encoding"),
-            "stripped": graph.metadata.get("stripped", []), "passes": [], "clip_ratio": quantization["clip_ratio"],
-            "calibration": None, "populations": quantization["groups"], "before_lowering": totals,
+            "stripped": graph.metadata.get("stripped", []), "passes": [], "clip_ratio": quantization.get("clip_ratio"),
+            "calibration": None, "populations": quantization.get("groups", []), "before_lowering": totals,
             "after_lowering": totals}
 
 
-def write_artifact(output: Path, compiled: Compiled, backend) -> Path:
-    """Emit into a temporary sibling of ``output``, then move it into place (replacing an older artifact)."""
+def write_artifact(output: Path, compiled: Compiled, backend, *, sources=(), force: bool = True) -> Path:
+    """Emit into a temporary sibling of ``output``, add the report and the manifest (last), then move it into place.
+
+    ``output`` must be new, an empty directory, or a previous artifact (replaced only with ``force``); never one of
+    ``sources`` (the files compiled) or anything else that exists (:func:`check_artifact_output`)."""
+    check_artifact_output(output, sources=sources, force=force)
     with atomic_directory(output) as staging:
         backend.emit(compiled.graph, staging)
         if compiled.float_graph is not None:
             ir.save(compiled.float_graph, staging / FLOAT_DIR)
         (staging / REPORT_FILE).write_text(json.dumps(compiled.report, indent=1, default=str) + "\n")
+        manifest.write(staging)
     return output
 
 
+def check_artifact_output(output, *, sources=(), force: bool = False) -> Path:
+    """``output`` if an artifact may be written there (:func:`snncompile.outputs.check_output`: a previous artifact
+    is replaced only with ``force``), else one :class:`~snncompile.errors.OutputError`."""
+    return check_output(output, "-o", "artifact", inputs=sources, previous=manifest.describes, force=force)
+
+
 def load_artifact(path) -> tuple:
-    """``(integer graph, lowered float graph, report)`` of a compiled artifact directory."""
+    """``(integer graph, lowered float graph, report)`` of a compiled artifact directory, every file verified against
+    its manifest first."""
     path = Path(path)
-    report_path = path / REPORT_FILE
-    graph = ir.load(path)
-    report = json.loads(report_path.read_text()) if report_path.is_file() else {}
+    graph = ir.load(path)  # verifies the artifact against its manifest before reading it
+    if not (path / manifest.MANIFEST_FILE).is_file():
+        raise SerializationError(f"{path}: no {manifest.MANIFEST_FILE}, so its files cannot be verified; recompile it")
+    report = read_report(path / REPORT_FILE)
     float_graph = ir.load(path / FLOAT_DIR) if (path / FLOAT_DIR).is_dir() else None
     return graph, float_graph, report
+
+
+def read_report(path: Path) -> dict:
+    """The report of an artifact, refused in one line unless it is a JSON object."""
+    try:
+        report = json.loads(path.read_text())
+    except (ValueError, UnicodeDecodeError, RecursionError) as err:
+        raise SerializationError(f"{path}: not valid JSON ({type(err).__name__}); recompile the artifact") from None
+    if not isinstance(report, dict):
+        raise SerializationError(f"{path}: not a report (a JSON object); recompile the artifact")
+    return report

@@ -41,6 +41,12 @@ class SerializationError(SnnCompileError):
     """A serialized graph has a wrong version, a missing tensor or was modified."""
 
 
+class OutputError(SnnCompileError):
+    """An output path would destroy data that is not a previous output of the same kind, or cannot be written."""
+
+    exit_code = 2
+
+
 class UnsupportedNodeError(SnnCompileError):
     """A backend cannot run some nodes of a graph (lists every one of them)."""
 
@@ -49,9 +55,11 @@ class QuantizationRangeError(SnnCompileError):
     """A value does not fit the integer widths of the target (names the node)."""
 
 
-def require_count(value, what: str, minimum: int = 1, error: type = ConfigError) -> int:
-    """``value`` as an ``int`` when it is a whole number ``>= minimum``; otherwise ``error`` saying what ``what`` must
-    be (``"T"``, ``"--batch-size"``, ...)."""
-    if isinstance(value, bool) or not isinstance(value, Integral) or value < minimum:
-        raise error(f"{what} must be an integer >= {minimum}, got {value!r}")
+def require_count(value, what: str, minimum: int = 1, error: type = ConfigError, maximum: int | None = None) -> int:
+    """``value`` as an ``int`` when it is a whole number from ``minimum`` to ``maximum`` (no bound when None);
+    otherwise ``error`` saying what ``what`` must be (``"T"``, ``"--batch-size"``, ...)."""
+    if isinstance(value, bool) or not isinstance(value, Integral) or value < minimum or (
+            maximum is not None and value > maximum):
+        bound = f"from {minimum} to {maximum:,}" if maximum is not None else f">= {minimum}"
+        raise error(f"{what} must be an integer {bound}, got {value!r}")
     return int(value)

@@ -31,7 +31,7 @@ def test_compile_writes_the_artifact_and_its_report(trained_file, tmp_path, caps
     assert main(["compile", str(trained_file), "--target", "numpy", "--calibrate", "64", "-o", str(out)]) == 0
     printed = capsys.readouterr().out
     assert "fold_batchnorm" in printed and "quantize" in printed and f"wrote {out}" in printed
-    assert {p.name for p in out.iterdir()} == {"graph.json", "tensors.npz", "float", "report.json"}
+    assert {p.name for p in out.iterdir()} == {"graph.json", "tensors.npz", "float", "report.json", "manifest.json"}
     report = json.loads((out / "report.json").read_text())
     assert [p["pass"] for p in report["passes"]][-1] == "quantize"
     assert all(p["seconds"] >= 0 for p in report["passes"])
@@ -55,7 +55,8 @@ def test_a_failed_compile_leaves_nothing_behind(trained_file, tmp_path, capsys):
 def test_recompiling_replaces_the_artifact(trained_file, tmp_path):
     out = tmp_path / "model"
     assert main(["compile", str(trained_file), "--bits", "6", "-o", str(out)]) == 0
-    assert main(["compile", str(trained_file), "--bits", "8", "-o", str(out)]) == 0
+    assert main(["compile", str(trained_file), "--bits", "8", "-o", str(out)]) == 2  # an artifact is there
+    assert main(["compile", str(trained_file), "--bits", "8", "-o", str(out), "--force"]) == 0
     assert json.loads((out / "report.json").read_text())["bits"] == 8
     assert [p.name for p in tmp_path.iterdir()] == ["model"]
 

@@ -2,8 +2,9 @@
 
 The host part of the graph (the float encoding layer up to its Quantize nodes) runs here with the NumPy simulator's
 own kernels, so its integer current is the one the integer simulator computes. The network runs in a worker child
-(:mod:`.worker`) in a session of its own; whatever happens (success, Lava error, timeout, interrupt) that session is
-killed afterwards, so no Lava process outlives a run. The caller's process never imports Lava.
+(:mod:`.worker`) in a session of its own; whatever happens (success, Lava error, timeout, SIGINT, SIGTERM or SIGHUP)
+that session is killed afterwards and the job's temporary directory removed, so no Lava process or file outlives a
+run. The caller's process never imports Lava.
 
 Samples are pipelined: sample ``b`` enters at Lava step ``b*T``, so a batch takes ``B*T + depth`` steps in one run.
 The recorded spikes and the readout's membrane are then realigned: IR step ``t`` of sample ``b`` of a population at
@@ -25,6 +26,7 @@ import numpy as np
 from snncompile import ir
 from snncompile.chip import LOIHI2, Chip
 from snncompile.errors import ConfigError, SnnCompileError, require_count
+from snncompile.interrupts import signals_interrupt
 from snncompile.ir.ops import Add, Input, Readout
 from snncompile.ir.structure import host_nodes
 
@@ -42,6 +44,8 @@ DEFAULT_TIMEOUT = 1800.0   # seconds for building and running one batch
 GRACE_SECONDS = 30.0       # the worker's own teardown after its timeout, before its session is killed
 POLL_SECONDS = 0.25        # how often the worker's progress is read
 WORKER = "snncompile.backends.lava.worker"
+# the longest directory whose multiprocessing socket (DIR/pymp-XXXXXXXX/listener-XXXXXXXX) fits a Unix socket path
+SOCKET_DIRECTORY_MAX = 107 - len("/pymp-XXXXXXXX/listener-XXXXXXXX")
 
 
 class LavaRunError(SnnCompileError):
@@ -173,11 +177,16 @@ def run_worker(job_dir: Path, artifact, T: int, steps: int, timeout: float, modu
     (:data:`PROGRESS_FILE`) a few times a second. Raises :class:`LavaRunError` with the worker's report when it
     failed."""
     environment = {**os.environ, "OMP_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
+    if len(str(job_dir.resolve())) <= SOCKET_DIRECTORY_MAX:
+        # the temporary files of the worker and of Lava's processes (multiprocessing's pymp-* directory, which a
+        # killed session never removes) go into the job's directory, removed with it
+        environment["TMPDIR"] = str(job_dir.resolve())
     deadline = time.monotonic() + timeout + GRACE_SECONDS
     job = {"artifact": str(Path(artifact).resolve()), "T": int(T), "steps": int(steps), "timeout": float(timeout)}
     (job_dir / JOB_FILE).write_text(json.dumps(job))
     np.lib.format.open_memmap(job_dir / PROGRESS_FILE, mode="w+", dtype=np.int64, shape=(2,)).flush()
-    with open(job_dir / "worker.log", "wb") as log:
+    # SIGTERM or SIGHUP would end this process without its clean-up: as exceptions they reach the `finally`
+    with open(job_dir / "worker.log", "wb") as log, signals_interrupt(only_defaults=True):
         worker = subprocess.Popen([sys.executable, "-m", module, str(job_dir)], stdout=log, stderr=subprocess.STDOUT,
                                   start_new_session=True, env=environment)
         try:

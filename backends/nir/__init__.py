@@ -11,7 +11,7 @@ h5py) are imported only when a method needs them, so importing the backends stay
 
 from pathlib import Path
 
-from snncompile import ir
+from snncompile import ir, manifest
 
 from ..base import Backend, register
 from ..numpy import simulate
@@ -47,5 +47,7 @@ class NirBackend(Backend):
         from .export import to_nir
         from .importer import from_nir, read
 
+        if not isinstance(artifact, ir.Graph):
+            manifest.check_enclosing(artifact)  # model.nir is read directly: verify the artifact's files first
         graph = from_nir(to_nir(artifact)) if isinstance(artifact, ir.Graph) else read(Path(artifact) / MODEL_FILE)
         return simulate(graph, inputs, T, **options)

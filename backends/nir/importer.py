@@ -9,7 +9,8 @@ NIR fields (and ``metadata["tensors"]``) hold. Any other node maps by its NIR ty
   ``Linear``, and ``Readout`` when they feed the Output; ``AvgPool2d``, ``SumPool2d``, ``Flatten`` (every axis of a
   sample); ``Scale`` per channel -> ``Affine``.
 - ``LIF``, ``IF`` and ``CubaLIF`` whose synaptic current lasts one step (``tau_syn = dt``) -> ``LIF``, with one value
-  per parameter for all neurons and ``v_leak = 0``.
+  per parameter for all neurons and ``v_leak = 0``. (A CubaLIF snncompile wrote for an IntLIF that keeps its current
+  comes back from its metadata, with that current decay.)
 
 A node with several incoming edges reads their sum (an ``Add``). Every node that cannot be imported is listed in one
 :class:`UnsupportedNodeError`. A node whose snncompile metadata does not rebuild a valid op (the file was modified)
@@ -66,6 +67,9 @@ def from_nir(nir_graph: nir.NIRGraph, name: str = "nir") -> Graph:
             problems.append(f"node {key!r} ({type(node).__name__}): {err}")
     if len(outputs) != 1:
         problems.append(f"the graph has {len(outputs)} Output nodes; snncompile reads one")
+    if not nx.is_directed_acyclic_graph(flow):
+        cycle = " -> ".join(str(source) for source, _ in nx.find_cycle(flow))
+        problems.append(f"the graph has a cycle ({cycle}); snncompile reads feed-forward graphs")
     if problems:
         lines = "\n".join(f"  - {problem}" for problem in problems)
         raise UnsupportedNodeError(f"NIR graph {name!r}: {len(problems)} problem(s) importing it:\n{lines}")
@@ -187,8 +191,8 @@ def _neuron(node) -> LIF:
         decay, gain = euler.lif_decay_and_gain(tau, euler.uniform(node.r, "r"))
     if isinstance(node, nir.CubaLIF):
         if euler.uniform(node.tau_syn, "tau_syn") != euler.DT:
-            raise ValueError(f"its synaptic current outlasts a step (tau_syn != dt = {euler.DT}); snncompile "
-                             f"synapses have no state")
+            raise ValueError(f"its synaptic current outlasts a step (tau_syn != dt = {euler.DT}); snncompile's float "
+                             f"neurons have no current memory (only the integer IntLIF of a file snncompile wrote)")
         gain *= euler.uniform(node.w_in, "w_in")
     if not 0 <= decay <= 1:
         raise ValueError(f"tau is shorter than dt = {euler.DT} (decay {decay:g})")

@@ -37,7 +37,7 @@ def simulate(graph, inputs, T: int, *, record=(), mode: str = "auto", dtype=None
     type of every computation; ``None`` is float64, except that an integer graph (``graph.metadata["integer"]``, the
     quantizer's output) then runs in its fastest exact arithmetic: synaptic sums over spikes and counts in float32 and
     neurons on float membranes in place, with the same results bit for bit (see :func:`.kernels.kernel_for`). Pass
-    ``dtype=np.float64`` for the reference arithmetic (:func:`snncompile.integer.lif_step` on int64 membranes).
+    ``dtype=np.float64`` for the reference arithmetic (:func:`snncompile.integer.cuba_step` on int64 state).
     ``workers``: threads that each simulate a slice of the batch (samples are independent; NumPy releases the GIL in
     its array loops); default: one per CPU core, as long as every slice keeps ``MIN_SLICE`` samples.
 
@@ -142,6 +142,8 @@ def input_feeds(graph, inputs, T: int, dtype) -> dict:
         if not fits:
             raise ConfigError(f"input node {node.name!r} ({node.op.encoding} encoding) expects an array of shape "
                               f"[{', '.join(map(str, expected))}], got {list(array.shape)}")
+        if not np.isfinite(array).all():
+            raise ConfigError(f"input node {node.name!r}: the array holds NaN or infinite values; pass finite inputs")
         if node.info.kind == "spikes" and not np.all((array == 0) | (array == 1)):
             raise ConfigError(f"input node {node.name!r} takes spike frames, but its array holds values other than 0 "
                               f"and 1")

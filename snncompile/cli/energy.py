@@ -10,6 +10,7 @@ from snncompile.compiler import load_artifact
 from snncompile.energy import PROFILE_NAMES, chip_fit, estimate, measure, profile
 from snncompile.energy.report import as_json, fit_summary, plot, table
 from snncompile.evaluation import dataset_for
+from snncompile.outputs import check_output
 
 from .simulate import add_simulation_options
 
@@ -25,7 +26,9 @@ once-per-input figure is printed beside it). Profiles: cmos45 (fp32), cmos45-int
 figures). --json prints one object as its last line: totals (sops, macs, macs_once_per_input,
 energy_pj, ann_energy_pj, per_timestep, ...), layers (one object per table row), resources (the
 Loihi 2 fit) and sources. The plot (firing rate and energy per layer) goes to ARTIFACT.energy.png
-unless --plot says otherwise."""
+unless --plot says otherwise; it replaces only an earlier PNG there, never other files."""
+
+PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 
 
 def add_parser(subparsers) -> None:
@@ -51,15 +54,26 @@ def default_plot_path(artifact) -> Path:
     return artifact.with_name(f"{artifact.name}.energy.png")
 
 
+def is_png(path) -> bool:
+    """Whether ``path`` is a PNG file (a plot written earlier, which a new one may replace)."""
+    path = Path(path)
+    if not path.is_file() or path.is_symlink():
+        return False
+    with open(path, "rb") as stream:
+        return stream.read(len(PNG_SIGNATURE)) == PNG_SIGNATURE
+
+
 def run(args: argparse.Namespace) -> int:
     price = profile(args.profile)
     backend = get_backend(args.backend)
+    plot_path = check_output(args.plot or default_plot_path(args.artifact), "--plot", "plot", inputs=[args.artifact],
+                             previous=is_png, directory=False)
     graph, _, _ = load_artifact(args.artifact)
     data = dataset_for(graph, args.data)
     evaluation, activity = measure(graph, backend, data, limit=args.limit, batch_size=args.batch_size)
     report = estimate(graph, activity, price, memory=args.memory)
     fit = chip_fit(graph)
-    plot_path = plot(report, args.plot or default_plot_path(args.artifact))
+    plot_path = plot(report, plot_path)
     print(f"{graph.name} on {data.name} ({evaluation.backend}): accuracy {evaluation.accuracy:.2%} on "
           f"{evaluation.samples} held-out samples, T={evaluation.T}")
     print(table(report))

@@ -4,12 +4,13 @@ import argparse
 import json
 from pathlib import Path
 
-from snncompile.frontend import trace_checkpoint
+from snncompile.compiler import read_model
 from snncompile.ir import load
 from snncompile.ir.summary import format_table, summarize
 
 EXAMPLES = """examples:
   snncompile inspect build/model.pt
+  snncompile inspect network.net                    # a lava-dl netx network, as slayer's export_hdf5 writes it
   snncompile inspect build/model.pt --json | python -m json.tool
 
 columns: node (module path), op, output shape per sample and timestep, value kind (analog, spikes,
@@ -24,7 +25,9 @@ def add_parser(subparsers) -> None:
         description="Trace a checkpoint (or read a compiled graph directory) and print one row per IR node\n"
                     "with totals.",
         epilog=EXAMPLES, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("model", metavar="MODEL", help="checkpoint file (.pt) or compiled graph directory")
+    parser.add_argument("model", metavar="MODEL",
+                        help="checkpoint file (.pt), NIR graph (.nir), lava-dl netx network (.net) or compiled graph "
+                             "directory")
     parser.add_argument("--json", action="store_true", help="print one JSON object instead of the table")
     parser.add_argument("--image-size", type=int, metavar="S",
                         help="input side in pixels (default: the size the checkpoint was trained on)")
@@ -33,7 +36,7 @@ def add_parser(subparsers) -> None:
 
 def run(args: argparse.Namespace) -> int:
     path = Path(args.model)
-    graph = load(path) if path.is_dir() else trace_checkpoint(path, args.image_size)
+    graph = load(path) if path.is_dir() else read_model(path, args.image_size, need_steps=False)
     summary = summarize(graph)
     if args.json:
         print(json.dumps(summary))

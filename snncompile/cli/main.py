@@ -4,12 +4,18 @@ Each subcommand is a module of this package with ``add_parser(subparsers)``, whi
 ``run``, and ``run(args) -> int``, which does the work. Errors snncompile raises on purpose
 (:class:`~snncompile.errors.SnnCompileError`) become one message on stderr (one line, or a header and one line per
 problem when there are several) and the error's exit code; anything else is a bug and keeps its traceback.
+SIGINT, SIGTERM and SIGHUP become an exception raised where the program is
+(:func:`snncompile.interrupts.signals_interrupt`), so that every ``finally`` and context manager on the way out
+runs (staging directories and temporary files removed, the Lava worker's session killed); the exit code is then
+128 + the signal's number.
 """
 
 import argparse
+import signal
 import sys
 
 from snncompile.errors import SnnCompileError
+from snncompile.interrupts import signals_interrupt
 
 from . import compile, energy, inspect, simulate, train
 
@@ -40,13 +46,16 @@ def main(argv: list[str] | None = None) -> int:
     except SystemExit as exit:  # --help, or a usage error argparse has already reported
         return exit.code
     try:
-        return args.run(args)
+        with signals_interrupt():
+            return args.run(args)
     except SnnCompileError as err:
         print(f"snncompile: error: {err}", file=sys.stderr)  # a list of problems keeps one line per problem
         return err.exit_code
     except BrokenPipeError:  # the reader went away (`| head`): stop quietly
         sys.stderr.close()
         return 0
-    except KeyboardInterrupt:
-        print("snncompile: interrupted", file=sys.stderr)
-        return 130
+    except KeyboardInterrupt as interrupt:
+        signum = getattr(interrupt, "signum", signal.SIGINT)
+        print(f"snncompile: interrupted by {signal.Signals(signum).name}; nothing partial was left behind",
+              file=sys.stderr)
+        return 128 + signum

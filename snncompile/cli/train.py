@@ -12,8 +12,10 @@ import torch
 
 from snncompile import checkpoint
 from snncompile.data import DATASETS, ENCODINGS, load
-from snncompile.errors import ConfigError
+from snncompile.errors import ConfigError, require_count
+from snncompile.limits import MAX_TIMESTEPS, require_image_size, require_memory
 from snncompile.models import ARCHS, FAMILIES, build, default_config
+from snncompile.outputs import check_output
 from snncompile.training import BATCH_SIZE, LEARNING_RATE, train
 
 WIDTH_NAMES = ("small", "middle", "large")
@@ -38,7 +40,10 @@ def add_parser(subparsers) -> None:
     parser.add_argument("--data", default="digits", metavar="NAME",
                         help=f"data set, one of: {', '.join(DATASETS)} (default: digits)")
     parser.add_argument("--epochs", required=True, type=int, metavar="E", help="passes over the training set")
-    parser.add_argument("-o", "--output", required=True, metavar="FILE", help="checkpoint file to write (.pt)")
+    parser.add_argument("-o", "--output", required=True, metavar="FILE",
+                        help="checkpoint file to write (.pt): a new path")
+    parser.add_argument("--force", action="store_true",
+                        help="replace a previous checkpoint at FILE (anything else there is never replaced)")
     parser.add_argument("--T", type=int, default=4, help="timesteps per sample (default: 4)")
     parser.add_argument("--width", type=_width, metavar="W",
                         help=f"channels of the first stage: an integer or one of {', '.join(WIDTH_NAMES)} "
@@ -66,11 +71,15 @@ def add_parser(subparsers) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Train, save, and print the held-out accuracy and training time."""
+    check_output(args.output, "-o", "checkpoint", previous=checkpoint.is_checkpoint, force=args.force,
+                 directory=False)
     defaults = default_config(args.arch)
     data = load(args.data, encoding=args.encoding or defaults["encoding"],
-                image_size=args.image_size, T=args.T)
+                image_size=require_image_size(args.image_size), T=require_count(args.T, "--T", maximum=MAX_TIMESTEPS))
+    config = _model_config(args, defaults, data)
+    _require_trainable(args.arch, config)
     torch.manual_seed(args.seed)
-    model = build(args.arch, **_model_config(args, defaults, data))
+    model = build(args.arch, **config)
     metrics = train(model, data, epochs=args.epochs, batch_size=args.batch_size, lr=args.lr, seed=args.seed)
     checkpoint.save(args.output, model, metrics)
     print(f"{args.arch} on {data.name} ({data.encoding}, T={data.T}): test accuracy {metrics['test_accuracy']:.2%} "
@@ -100,6 +109,18 @@ def _model_config(args: argparse.Namespace, defaults: dict, data) -> dict:
             raise ConfigError(f"--set {item}: {key} comes from {SET_BY_OPTION[key]}, not from --set")
         config[key] = value
     return config
+
+
+def _require_trainable(arch: str, config: dict) -> None:
+    """Refuse a model whose parameters, with their gradients and Adam's two moments, would not fit in memory: its
+    shapes are built on the ``meta`` device first, which allocates nothing."""
+    try:
+        with torch.device("meta"):
+            parameters = sum(p.numel() for p in build(arch, **config).parameters())
+    except (RuntimeError, OverflowError) as err:
+        raise ConfigError(f"{arch} with this configuration is too large to build ({str(err).splitlines()[0]}); "
+                          f"choose a smaller --width") from None
+    require_memory(4 * 4 * parameters, f"training {arch} ({parameters:,} parameters)", "choose a smaller --width")
 
 
 def _setting(item: str) -> tuple[str, object]:

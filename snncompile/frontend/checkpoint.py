@@ -4,15 +4,17 @@ import torch
 
 from .. import checkpoint
 from ..errors import ConfigError
+from ..limits import require_image_size
 from .trace import trace
 
 
 def example_input(config: dict, metrics: dict, image_size: int | None = None) -> torch.Tensor:
     """A zero input shaped as the checkpoint's model takes it: ``[1, C, S, S]`` or ``[T, 1, C, S, S]`` frames."""
-    size = image_size or config.get("image_size") or metrics.get("image_size")
-    if not size:
+    size = image_size if image_size is not None else config.get("image_size") or metrics.get("image_size")
+    if size is None:
         raise ConfigError("the checkpoint does not record its input size; pass the image size (--image-size)")
-    sample = (1, config["in_channels"], int(size), int(size))
+    size = require_image_size(size)
+    sample = (1, config["in_channels"], size, size)
     return torch.zeros((config["T"], *sample)) if config.get("encoding") == "frames" else torch.zeros(sample)
 
 

@@ -13,6 +13,7 @@ import torch
 from torch import fx, nn
 from torch.fx.passes.shape_prop import ShapeProp
 
+from ..checkpoint import unusable_tensor
 from ..errors import UnsupportedModuleError
 from ..ir import Graph
 from ..ir.ops import Add, Input, Linear, Readout, SEWLogic
@@ -40,7 +41,12 @@ class _LeafTracer(fx.Tracer):
 
 
 def trace(model: nn.Module, example_input: torch.Tensor, name: str | None = None) -> Graph:
-    """The IR graph of ``model`` in evaluation mode, with shapes taken from ``example_input``."""
+    """The IR graph of ``model`` in evaluation mode, with shapes taken from ``example_input``. Weights that are not
+    real and finite are refused, naming the tensor."""
+    unusable = unusable_tensor(model.state_dict())
+    if unusable:
+        raise UnsupportedModuleError(f"{type(model).__name__}: tensor {unusable[0]!r} holds {unusable[1]}; only real, "
+                                     f"finite weights can be compiled")
     was_training = model.training
     model.eval()
     try:
