@@ -2,8 +2,10 @@
 
 Whatever a backend emitted (``graph.json``, ``tensors.npz``, ``model.onnx``, ``lava_network.json``, ``network.net``,
 ``model.nir``, ``float/...``) and ``report.json`` are listed in ``manifest.json``. Loading an artifact verifies the
-whole directory against it before any file is used, and refuses an added, missing or changed file by name. The
-manifest guards against edits, truncation and swapped files, not against someone who rewrites the manifest too.
+whole directory against it before any file is used, and refuses an added, missing or changed file by name. For a
+graph document (``graph.json``) the manifest also keeps a digest of every field (each node's op, inputs, attributes,
+tensor records and output; the graph's name, outputs and metadata), so an edit is refused naming the node and field.
+The manifest guards against edits, truncation and swapped files, not against someone who rewrites the manifest too.
 """
 
 import hashlib
@@ -14,6 +16,7 @@ from pathlib import Path
 from .errors import SerializationError
 
 MANIFEST_FILE = "manifest.json"
+GRAPH_FILE = "graph.json"
 REPORT_FILE = "report.json"
 FORMAT = "snncompile-artifact"
 VERSION = 1
@@ -24,6 +27,9 @@ def write(directory) -> Path:
     """List every file of ``directory`` (but the manifest) with its size and SHA-256 in ``directory/manifest.json``."""
     directory = Path(directory)
     files = {name: _entry(directory / name) for name in _files(directory)}
+    for name, entry in files.items():
+        if Path(name).name == GRAPH_FILE:
+            entry["fields"] = graph_fields(json.loads((directory / name).read_text()))
     path = directory / MANIFEST_FILE
     path.write_text(json.dumps({"format": FORMAT, "version": VERSION, "files": files}, indent=1) + "\n")
     return path
@@ -42,8 +48,10 @@ def verify(directory) -> None:
     for name, recorded in sorted(listed.items()):
         if name not in present:
             raise SerializationError(f"{directory}: {name} is missing (listed in {MANIFEST_FILE}); recompile")
-        if (directory / name).stat().st_size != recorded["bytes"] or _entry(directory / name) != recorded:
-            raise SerializationError(f"{directory}: {name} was changed after compiling (its SHA-256 differs from "
+        if (directory / name).stat().st_size != recorded["bytes"] or \
+                _entry(directory / name)["sha256"] != recorded["sha256"]:
+            change = changed_field(directory / name, recorded.get("fields")) or "its SHA-256 differs"
+            raise SerializationError(f"{directory}: {name} was changed after compiling ({change}, by "
                                      f"{MANIFEST_FILE}); recompile")
 
 
@@ -72,6 +80,47 @@ def describes(directory) -> bool:
         return False
 
 
+def graph_fields(document: dict) -> dict:
+    """``{field path: digest}`` of a graph document: ``graph.outputs``, ``graph.metadata.T``, ``node 'x' op``,
+    ``node 'x' attributes.threshold``, ``node 'x' tensors.weight`` (its shape, dtype and SHA-256), ..."""
+    fields = {f"graph {key}": document.get(key) for key in ("name", "outputs")}
+    fields.update({f"graph metadata.{key}": value for key, value in (document.get("metadata") or {}).items()})
+    for node in document.get("nodes") or []:
+        label = f"node {node.get('name')!r}"
+        for key, value in node.items():
+            if isinstance(value, dict) and key in ("attributes", "tensors"):
+                fields.update({f"{label} {key}.{field}": item for field, item in value.items()})
+            elif key != "name":
+                fields[f"{label} {key}"] = value
+    return {path: _digest(value) for path, value in fields.items()}
+
+
+def changed_field(path: Path, recorded: dict | None) -> str:
+    """``"node 'lif' attributes.threshold differs"`` for the first field of the graph document at ``path`` that
+    differs from its ``recorded`` digests, or ``""`` when the file is no readable graph document or none is
+    recorded."""
+    from .ir.serialize import read_document  # the size- and nesting-bounded reader (it imports this module)
+
+    if not recorded:
+        return ""
+    try:
+        now = graph_fields(read_document(path))
+    except (SerializationError, AttributeError, TypeError):
+        return ""
+    for field in sorted(recorded.keys() | now.keys()):
+        if field not in now:
+            return f"{field} was removed"
+        if field not in recorded:
+            return f"{field} was added"
+        if now[field] != recorded[field]:
+            return f"{field} differs"
+    return ""
+
+
+def _digest(value) -> str:
+    return hashlib.sha256(json.dumps(value, sort_keys=True, default=str).encode()).hexdigest()[:16]
+
+
 def _read(directory: Path) -> dict:
     """The files listed in ``directory``'s manifest: ``{relative path: {"bytes", "sha256"}}``."""
     path = directory / MANIFEST_FILE
@@ -83,7 +132,8 @@ def _read(directory: Path) -> dict:
         document = json.loads(path.read_text())
         files = document["files"] if document.get("format") == FORMAT and document.get("version") == VERSION else None
         valid = isinstance(files, dict) and all(
-            isinstance(entry, dict) and set(entry) == {"bytes", "sha256"} for entry in files.values())
+            isinstance(entry, dict) and {"bytes", "sha256"} <= set(entry) <= {"bytes", "sha256", "fields"}
+            and isinstance(entry.get("fields", {}), dict) for entry in files.values())
     except (ValueError, UnicodeDecodeError, RecursionError, AttributeError, KeyError, TypeError):
         valid = False
     if not valid:
@@ -107,5 +157,6 @@ def _files(directory: Path) -> list:
 
 
 def _entry(path: Path) -> dict:
+    """``{"bytes", "sha256"}`` of the file at ``path``."""
     with open(path, "rb") as stream:
         return {"bytes": path.stat().st_size, "sha256": hashlib.file_digest(stream, "sha256").hexdigest()}

@@ -271,12 +271,13 @@ def _unreferenced_entry(path):
 
 
 ARTIFACT_CHANGES = {
-    "a threshold in graph.json": (_edit_json(GRAPH_FILE, _set_threshold), "graph.json was changed"),
-    "metadata T": (_edit_json(GRAPH_FILE, lambda d: d["metadata"].update(T=3)), "graph.json was changed"),
-    "a decay": (_edit_json(GRAPH_FILE, _set_decay), "graph.json was changed"),
+    "a threshold in graph.json": (_edit_json(GRAPH_FILE, _set_threshold), "attributes.threshold differs"),
+    "metadata T": (_edit_json(GRAPH_FILE, lambda d: d["metadata"].update(T=3)),
+                   "graph.json was changed after compiling (graph metadata.T differs"),
+    "a decay": (_edit_json(GRAPH_FILE, _set_decay), "attributes.decay_12bit differs"),
     "a scale": (_edit_json(GRAPH_FILE, lambda d: _first(d, "IntLIF")["attributes"].update(scale=1.0)),
-                "graph.json was changed"),
-    "an added node": (_edit_json(GRAPH_FILE, _add_node), "graph.json was changed"),
+                "attributes.scale differs"),
+    "an added node": (_edit_json(GRAPH_FILE, _add_node), "node 'head.readout.copy' attributes.output_scale was added"),
     "a tensor stored with another dtype": (_retype_tensor, "tensors.npz was changed"),
     "an unreferenced tensor entry": (_unreferenced_entry, "tensors.npz was changed"),
     "the float graph": (lambda p: _edit_json(GRAPH_FILE, _add_node)(p / "float"), "float/graph.json was changed"),

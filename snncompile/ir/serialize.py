@@ -90,7 +90,7 @@ def load(directory) -> Graph:
             raise SerializationError(f"{path}: missing; a compiled graph is a directory holding {GRAPH_FILE} and "
                                      f"{TENSOR_FILE} (write one with `snncompile compile`)")
     manifest.check_enclosing(directory)
-    document = _read_document(graph_path)
+    document = read_document(graph_path)
     try:
         references = _tensor_references(document)
         _check_metadata(document)
@@ -105,7 +105,7 @@ def load(directory) -> Graph:
         raise SerializationError(f"{graph_path}: {err}") from None
 
 
-def _read_document(path: Path) -> dict:
+def read_document(path: Path) -> dict:
     """The JSON document of ``graph.json``, its size and nesting bounded before it is parsed."""
     if path.stat().st_size > MAX_DOCUMENT_BYTES:
         raise SerializationError(f"{path}: {path.stat().st_size:,} bytes, more than a graph document holds "
