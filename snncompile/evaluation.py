@@ -1,6 +1,7 @@
 """Run a compiled graph over a data set in batches: accuracy, predictions, spikes per node, and float-vs-integer
 agreement per layer."""
 
+import sys
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -8,7 +9,7 @@ from tqdm import tqdm
 
 from .backends.base import Backend, get_backend
 from .data import load
-from .errors import ConfigError, require_count
+from .errors import ConfigError, DataError, require_count
 
 
 @dataclass
@@ -37,12 +38,29 @@ class Evaluation:
 
 
 def dataset_for(graph, data_name: str = "digits"):
-    """The held-out data a compiled graph was trained for, in its encoding, size and T."""
+    """The held-out data a compiled graph was trained for, in its encoding and T, at the size of the graph's input
+    (images resized bilinearly when the graph was compiled at another image size than it was trained at, which one
+    line on stderr says). Raises :class:`DataError` when the data cannot take that shape."""
     metadata = graph.metadata
     metrics, config = metadata.get("metrics", {}), metadata.get("config", {})
-    image_size = metrics.get("image_size") or config.get("image_size") or graph.input_nodes[0].info.shape[-1]
-    return load(data_name, encoding=metadata.get("encoding", "direct"), image_size=int(image_size),
+    input_node = graph.input_nodes[0]
+    if len(input_node.info.shape) != 3:
+        raise DataError(f"input node {input_node.name!r} takes samples of shape {list(input_node.info.shape)}; "
+                        f"{data_name!r} holds images [C, H, W]")
+    channels, height, width = input_node.info.shape
+    if height != width:
+        raise DataError(f"input node {input_node.name!r} takes {height}x{width} images; {data_name!r} images are "
+                        f"square: compile the model at a square --image-size")
+    data = load(data_name, encoding=metadata.get("encoding", "direct"), image_size=int(height),
                 T=int(metadata.get("T") or 1))
+    if data.in_channels != channels:
+        raise DataError(f"input node {input_node.name!r} takes {channels} channel(s); {data.name!r} in "
+                        f"{data.encoding} encoding has {data.in_channels}")
+    trained_size = metrics.get("image_size") or config.get("image_size")
+    if trained_size and int(trained_size) != height:
+        print(f"note: {data.name} images resized (bilinear) to {height}x{height}, the artifact's input; the model was "
+              f"trained at {trained_size}x{trained_size}", file=sys.stderr)
+    return data
 
 
 def batch_inputs(data, start: int, stop: int, part: str = "test") -> np.ndarray:

@@ -225,7 +225,8 @@ def test_average_pool_folds_into_the_readout(rng):
     np.testing.assert_allclose(folded["readout"].op.weight, expected, rtol=0, atol=1e-15)
     np.testing.assert_array_equal(folded["readout"].op.bias, graph["readout"].op.bias)
     assert folded.metadata["passes"]["fold_avgpool"] == {
-        "folded": {"readout": {"pool": "pool", "kernel": [2, 2], "stride": [2, 2], "padding": [0, 0]}}}
+        "folded": {"readout": {"pool": "pool", "kernel": [2, 2], "stride": [2, 2], "padding": [0, 0]}},
+        "into_conv": {}}
     assert_same_computation(graph, folded, frames(graph, rng))
 
 

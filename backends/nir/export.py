@@ -18,7 +18,8 @@ Each IR op maps to the NIR node that computes the same thing (the discretisation
 Every node carries ``metadata["snncompile"]``: its IR op and attributes as JSON, and under ``metadata["tensors"]`` the
 IR tensors the NIR fields do not hold as they are (an IntLIF's bias, a synapse's own bias under a population's), so
 that snncompile reads its own files back exactly (:mod:`.importer`); other tools read the NIR fields. The graph's
-``metadata["snncompile"]`` holds its name, metadata and outputs.
+``metadata["snncompile"]`` holds its name, metadata, outputs and every ``Add`` with its inputs (``sums``), so that
+nested sums (an MLF unit's level sum read by a residual join) come back as the nodes they were.
 
 The mapping is :data:`NIR_NODES`, one function per IR op type. What NIR cannot express is reported by
 :func:`unsupported`, one line per node: every op a lowering pass removes (naming the pass), soft reset, and the few
@@ -90,7 +91,7 @@ def to_nir(graph: Graph) -> nir.NIRGraph:
     nodes[output_name] = nir.Output(output_type=np.array(output.info.shape))
     edges += [(source, output_name) for source in summed_sources(graph, [output.name])]
     document = {"name": graph.name, "metadata": graph.metadata, "outputs": graph.outputs, "order": list(nodes),
-                "dt": euler.DT}
+                "dt": euler.DT, "sums": {node.name: node.inputs for node in graph if isinstance(node.op, Add)}}
     return nir.NIRGraph(nodes, edges, metadata={NODE_KEY: json.dumps(document, default=json_value)})
 
 

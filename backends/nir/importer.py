@@ -76,14 +76,15 @@ def from_nir(nir_graph: nir.NIRGraph, name: str = "nir") -> Graph:
     graph = Graph(document.get("name", name))
     graph.metadata = document.get("metadata", {"source": "nir"})
     order = {key: index for index, key in enumerate(document.get("order", sorted(nir_graph.nodes)))}
-    sums = {}
+    sums, written_sums = {}, document.get("sums", {})
     for key in nx.lexicographical_topological_sort(flow, key=lambda k: (order.get(k, len(order)), k)):
         sources = list(flow.predecessors(key))
         if key in outputs:
-            graph.set_outputs([_summed(graph, sums, sources, document.get("outputs", [f"{key}.sum"])[0])])
+            wanted = document.get("outputs", [f"{key}.sum"])[0]
+            graph.set_outputs([_sum_read(graph, sums, written_sums, sources, wanted)])
         else:
             wanted = json.loads(nir_graph.nodes[key].metadata.get(NODE_KEY, "{}")).get("sum", f"{key}.sum")
-            graph.add(key, ops[key], [_summed(graph, sums, sources, wanted)] if sources else [])
+            graph.add(key, ops[key], [_sum_read(graph, sums, written_sums, sources, wanted)] if sources else [])
     return graph
 
 
@@ -100,6 +101,30 @@ def _graph_document(nir_graph: nir.NIRGraph) -> dict:
         raise SerializationError("the graph's snncompile metadata is not a JSON object; the file was modified — "
                                  "export it again")
     return document
+
+
+def _sum_read(graph: Graph, sums: dict, written_sums: dict, sources: list, wanted: str) -> str:
+    """The node holding the sum of ``sources`` that a reader reads: the ``Add`` named ``wanted`` with the nested Adds
+    snncompile wrote in ``written_sums`` (Add name -> its inputs) when they add up exactly ``sources``, else
+    :func:`_summed`."""
+    if wanted in written_sums and sorted(_summed_leaves(written_sums, wanted)) == sorted(sources):
+        return _rebuilt_sum(graph, written_sums, wanted)
+    return _summed(graph, sums, sources, wanted)
+
+
+def _summed_leaves(written_sums: dict, name: str) -> list:
+    """The non-sum nodes the written ``Add`` ``name`` adds up, through its nested Adds."""
+    return [leaf for source in written_sums[name]
+            for leaf in (_summed_leaves(written_sums, source) if source in written_sums else [source])]
+
+
+def _rebuilt_sum(graph: Graph, written_sums: dict, name: str) -> str:
+    """Add the written ``Add`` ``name`` and the nested Adds it reads to ``graph`` (each once); returns ``name``."""
+    if name not in graph:
+        inputs = [_rebuilt_sum(graph, written_sums, source) if source in written_sums else source
+                  for source in written_sums[name]]
+        graph.add(name, Add(), inputs)
+    return name
 
 
 def _summed(graph: Graph, sums: dict, sources: list, wanted: str) -> str:
