@@ -125,6 +125,9 @@ def sew_7bnet(in_channels=2, num_classes=11, T=16, width=32, blocks=7, image_siz
               tau=2.0, v_threshold=1.0, encoding="frames"):
     """SEW 7B-Net (DVS-Gesture: 97.92 % with ADD). ``image_size`` must survive ``blocks`` halvings."""
     if image_size >> blocks < 1 or image_size % (1 << blocks):
-        raise ValueError(f"{blocks} max-poolings need image_size to be a multiple of {1 << blocks}, got {image_size}")
+        fitting_blocks = (image_size & -image_size).bit_length() - 1 if image_size > 0 else 0
+        raise ValueError(f"{blocks} max-poolings need image_size to be a multiple of {1 << blocks}, got {image_size}; "
+                         f"pass image_size={1 << blocks} (--image-size {1 << blocks}) or at most {fitting_blocks} "
+                         f"blocks (--set blocks={fitting_blocks})")
     return SEW7BNet(blocks, int(width), in_channels, num_classes, T, encoding, image_size,
                     make_neuron(neuron, tau, v_threshold), connect)

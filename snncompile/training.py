@@ -7,6 +7,7 @@ sums depend on the number of threads, so weights are bit-identical for the same 
 default, one thread per core, is 20-30 % faster than one thread for the demo model on two cores.)
 """
 
+import sys
 import time
 
 import torch
@@ -26,7 +27,8 @@ def train(model: nn.Module, data: Dataset, *, epochs: int, batch_size: int = BAT
     """Train ``model`` on ``data.train_x`` for ``epochs`` epochs; returns its metrics (plain Python values).
 
     A model with ``set_progress`` (shortcut back-propagation) is told the training progress ``i / I`` before each of
-    the ``I`` iterations. ``progress`` shows a bar per epoch with the loss and running train accuracy (on a terminal).
+    the ``I`` iterations. ``progress`` shows a bar per epoch with the loss and running train accuracy on a terminal,
+    and one line per epoch on stderr when it is not a terminal (a pipe or a log file: no carriage returns).
     The model is left in eval mode.
     """
     require_count(epochs, "epochs")
@@ -42,10 +44,11 @@ def train(model: nn.Module, data: Dataset, *, epochs: int, batch_size: int = BAT
     schedule = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=iterations)
     iteration = 0
     start = time.perf_counter()
+    bars = progress and sys.stderr.isatty()
     for epoch in range(1, epochs + 1):
         model.train()
         order = torch.randperm(len(data.train_y), generator=shuffle).split(batch_size)
-        bar = tqdm(order, desc=f"epoch {epoch}/{epochs}", unit="batch", disable=None if progress else True)
+        bar = tqdm(order, desc=f"epoch {epoch}/{epochs}", unit="batch", disable=not bars)
         loss_sum, correct, seen = 0.0, 0, 0
         for index in bar:
             if hasattr(model, "set_progress"):
@@ -62,6 +65,9 @@ def train(model: nn.Module, data: Dataset, *, epochs: int, batch_size: int = BAT
             correct += (logits.argmax(1) == y).sum().item()
             seen += len(y)
             bar.set_postfix(loss=f"{loss_sum / seen:.3f}", acc=f"{correct / seen:.1%}")
+        if progress and not bars:
+            print(f"epoch {epoch}/{epochs}: loss {loss_sum / seen:.3f}, train accuracy {correct / seen:.1%}, "
+                  f"{time.perf_counter() - start:.1f} s", file=sys.stderr, flush=True)
     train_seconds = time.perf_counter() - start
     model.eval()
     return {

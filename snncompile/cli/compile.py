@@ -3,7 +3,6 @@
 import argparse
 
 from snncompile.backends import BACKENDS
-from snncompile.compiler import compile as compile_model
 
 EXAMPLES = """examples:
   snncompile compile build/model.pt --target numpy -o build/model.numpy
@@ -43,6 +42,8 @@ def add_parser(subparsers) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from snncompile.compiler import compile as compile_model
+
     compiled = compile_model(args.model, target=args.target, bits=args.bits, calibrate=args.calibrate,
                              output=args.output, force=args.force,
                              image_size=args.image_size, dump_dir=args.dump_ir,

@@ -6,10 +6,6 @@ import json
 from pathlib import Path
 
 from snncompile.backends import get_backend
-from snncompile.compiler import load_artifact
-from snncompile.energy import PROFILE_NAMES, chip_fit, estimate, measure, profile
-from snncompile.energy.report import as_json, fit_summary, plot, table
-from snncompile.evaluation import dataset_for
 from snncompile.outputs import check_output
 
 from .simulate import add_simulation_options
@@ -39,13 +35,22 @@ def add_parser(subparsers) -> None:
                     "Loihi 2 cores and chips the graph needs.",
         epilog=EXAMPLES, formatter_class=argparse.RawDescriptionHelpFormatter)
     add_simulation_options(parser)
-    parser.add_argument("--profile", default="cmos45", metavar="NAME",
-                        help=f"energy profile, one of: {', '.join(PROFILE_NAMES)} (default: cmos45)")
+    profile_option = parser.add_argument("--profile", default="cmos45", metavar="NAME",
+                                         help="energy profile (default: cmos45)")
     parser.add_argument("--memory", action="store_true",
                         help="add the memory-traffic term (weights, biases and neuron state read and written)")
     parser.add_argument("--plot", metavar="PATH", help="where to write the PNG plot (default: DIR.energy.png)")
     parser.add_argument("--json", action="store_true", help="end with one JSON object on the last line")
     parser.set_defaults(run=run)
+    complete_simulation_help = parser.complete_help
+
+    def complete_help(parser) -> None:
+        from snncompile.energy import PROFILE_NAMES
+
+        complete_simulation_help(parser)
+        profile_option.help = f"energy profile, one of: {', '.join(PROFILE_NAMES)} (default: cmos45)"
+
+    parser.complete_help = complete_help
 
 
 def default_plot_path(artifact) -> Path:
@@ -64,6 +69,11 @@ def is_png(path) -> bool:
 
 
 def run(args: argparse.Namespace) -> int:
+    from snncompile.compiler import load_artifact
+    from snncompile.energy import chip_fit, estimate, measure, profile
+    from snncompile.energy.report import as_json, fit_summary, plot, table
+    from snncompile.evaluation import dataset_for
+
     price = profile(args.profile)
     backend = get_backend(args.backend)
     plot_path = check_output(args.plot or default_plot_path(args.artifact), "--plot", "plot", inputs=[args.artifact],

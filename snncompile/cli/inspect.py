@@ -4,7 +4,6 @@ import argparse
 import json
 from pathlib import Path
 
-from snncompile.compiler import read_model
 from snncompile.ir import load
 from snncompile.ir.summary import format_table, summarize
 
@@ -35,6 +34,8 @@ def add_parser(subparsers) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from snncompile.compiler import read_model
+
     path = Path(args.model)
     graph = load(path) if path.is_dir() else read_model(path, args.image_size, need_steps=False)
     summary = summarize(graph)

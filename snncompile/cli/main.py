@@ -8,11 +8,16 @@ SIGINT, SIGTERM and SIGHUP become an exception raised where the program is
 (:func:`snncompile.interrupts.signals_interrupt`), so that every ``finally`` and context manager on the way out
 runs (staging directories and temporary files removed, the Lava worker's session killed); the exit code is then
 128 + the signal's number.
+
+Building the parser imports nothing heavy (no PyTorch, scikit-learn, ONNX or Lava), so that ``--help`` and usage
+errors answer at once: a command imports what it needs in ``run``, and help text that lists what only a heavy module
+knows (the zoo, the data sets) is written by the command parser's ``complete_help(parser)`` when help is printed.
 """
 
 import argparse
 import signal
 import sys
+from importlib import metadata
 
 from snncompile.errors import SnnCompileError
 from snncompile.interrupts import signals_interrupt
@@ -28,11 +33,26 @@ EPILOG = """example:
 Run `snncompile COMMAND --help` for the options of a command."""
 
 
+class CommandParser(argparse.ArgumentParser):
+    """The parser of one command. ``complete_help``, when a command sets it, fills in the help text that needs heavy
+    modules (the parser and its actions, edited in place), once, just before the help is formatted."""
+
+    complete_help = None
+
+    def format_help(self) -> str:
+        if self.complete_help is not None:
+            complete, self.complete_help = self.complete_help, None
+            complete(self)
+        return super().format_help()
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser of ``snncompile`` with every subcommand registered."""
     parser = argparse.ArgumentParser(prog="snncompile", description=DESCRIPTION, epilog=EPILOG,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
-    subparsers = parser.add_subparsers(title="commands", metavar="COMMAND", required=True)
+    parser.add_argument("--version", action="version", version=f"%(prog)s {metadata.version('snncompile')}")
+    subparsers = parser.add_subparsers(title="commands", metavar="COMMAND", required=True,
+                                       parser_class=CommandParser)
     for command in COMMANDS:
         command.add_parser(subparsers)
     return parser

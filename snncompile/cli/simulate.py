@@ -4,9 +4,6 @@ import argparse
 import json
 
 from snncompile.backends import BACKENDS, get_backend
-from snncompile.compiler import load_artifact
-from snncompile.data import DATASETS
-from snncompile.evaluation import dataset_for, evaluate
 from snncompile.text_table import text_table
 
 EXAMPLES = """examples:
@@ -34,14 +31,24 @@ def add_parser(subparsers) -> None:
 def add_simulation_options(parser) -> None:
     """The artifact and how to simulate it: what ``simulate`` and ``energy`` share."""
     parser.add_argument("artifact", metavar="DIR", help="artifact directory written by `snncompile compile`")
-    parser.add_argument("--data", default="digits", metavar="NAME", help=f"one of: {', '.join(DATASETS)}")
+    data_option = parser.add_argument("--data", default="digits", metavar="NAME", help="data set (default: digits)")
     parser.add_argument("--limit", type=int, metavar="N", help="simulate the first N test samples (default: all)")
     parser.add_argument("--backend", default="numpy", metavar="NAME",
                         help=f"simulate with one of: {', '.join(BACKENDS)} (default: numpy)")
     parser.add_argument("--batch-size", type=int, default=64, metavar="B", help="samples per run (default: 64)")
 
+    def complete_help(parser) -> None:
+        from snncompile.data import DATASETS
+
+        data_option.help = f"one of: {', '.join(DATASETS)} (default: digits)"
+
+    parser.complete_help = complete_help
+
 
 def run(args: argparse.Namespace) -> int:
+    from snncompile.compiler import load_artifact
+    from snncompile.evaluation import dataset_for, evaluate
+
     graph, float_graph, _ = load_artifact(args.artifact)
     data = dataset_for(graph, args.data)
     backend = get_backend(args.backend)

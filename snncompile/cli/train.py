@@ -2,25 +2,21 @@
 
 The data decides the model's input channels, number of classes and (for architectures that have the option) image
 size; the encoding defaults to the architecture's own. The held-out test accuracy and the training time are printed
-and stored in the checkpoint's metrics.
+and stored in the checkpoint's metrics. PyTorch, the zoo and the data are imported when the command runs (or its help
+is printed), not when the parser is built.
 """
 
 import argparse
 import ast
 
-import torch
-
-from snncompile import checkpoint
-from snncompile.data import DATASETS, ENCODINGS, load
 from snncompile.errors import ConfigError, require_count
 from snncompile.limits import MAX_TIMESTEPS, require_image_size, require_memory
-from snncompile.models import ARCHS, FAMILIES, build, default_config
 from snncompile.outputs import check_output
-from snncompile.training import BATCH_SIZE, LEARNING_RATE, train
 
 WIDTH_NAMES = ("small", "middle", "large")
 SET_BY_OPTION = {"in_channels": "the data", "num_classes": "the data", "image_size": "--image-size",
                  "encoding": "--encoding", "T": "--T", "width": "--width", "levels": "--levels"}
+SMALL_IMAGE = 64  # below this side an ImageNet stem (7x7 stride 2 and a max-pool) leaves too few pixels: use "cifar"
 
 EXAMPLES = """examples:
   snncompile train --arch mlf_dsresnet14 --width 8 --levels 3 --T 4 --data digits --epochs 12 -o build/model.pt
@@ -35,10 +31,9 @@ def add_parser(subparsers) -> None:
         description="Train a zoo architecture on real offline data and save it as a checkpoint.\n"
                     "The data decides the model's input channels, classes and image size; the held-out test\n"
                     "accuracy and the training time are printed and stored in the checkpoint's metrics.",
-        epilog=EXAMPLES + "\n" + _zoo_listing(), formatter_class=argparse.RawDescriptionHelpFormatter)
+        epilog=EXAMPLES, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--arch", required=True, metavar="NAME", help="zoo architecture (listed below)")
-    parser.add_argument("--data", default="digits", metavar="NAME",
-                        help=f"data set, one of: {', '.join(DATASETS)} (default: digits)")
+    data_option = parser.add_argument("--data", default="digits", metavar="NAME", help="data set (default: digits)")
     parser.add_argument("--epochs", required=True, type=int, metavar="E", help="passes over the training set")
     parser.add_argument("-o", "--output", required=True, metavar="FILE",
                         help="checkpoint file to write (.pt): a new path")
@@ -53,13 +48,11 @@ def add_parser(subparsers) -> None:
     parser.add_argument("--image-size", type=int, default=8, metavar="S",
                         help="side of the square input in pixels; larger than the data's own is upsampled "
                              "(default: 8, the digits' size)")
-    parser.add_argument("--encoding", metavar="KIND",
-                        help=f"input encoding, one of: {', '.join(ENCODINGS)} (default: the architecture's; "
-                             f"frames for {', '.join(_frame_archs())}, direct for the others)")
-    parser.add_argument("--batch-size", type=int, default=BATCH_SIZE, metavar="B",
-                        help="samples per update (default: %(default)s)")
-    parser.add_argument("--lr", type=float, default=LEARNING_RATE,
-                        help="initial learning rate of Adam, decayed to 0 by a cosine (default: %(default)s)")
+    encoding_option = parser.add_argument("--encoding", metavar="KIND",
+                                          help="input encoding (default: the architecture's)")
+    batch_size_option = parser.add_argument("--batch-size", type=int, metavar="B", help="samples per update")
+    lr_option = parser.add_argument("--lr", type=float,
+                                    help="initial learning rate of Adam, decayed to 0 by a cosine")
     parser.add_argument("--seed", type=int, default=0,
                         help="seed of the initial weights and of the sample order (default: 0); "
                              "the train/test split is fixed")
@@ -68,19 +61,44 @@ def add_parser(subparsers) -> None:
                              "(VALUE is read as a Python literal, else as a string); repeatable")
     parser.set_defaults(run=run)
 
+    def complete_help(parser) -> None:
+        from snncompile.data import DATASETS, ENCODINGS
+        from snncompile.training import BATCH_SIZE, LEARNING_RATE
+
+        data_option.help = f"data set, one of: {', '.join(DATASETS)} (default: digits)"
+        encoding_option.help = (f"input encoding, one of: {', '.join(ENCODINGS)} (default: the architecture's; "
+                                f"frames for {', '.join(_frame_archs())}, direct for the others)")
+        batch_size_option.help = f"samples per update (default: {BATCH_SIZE})"
+        lr_option.help = f"initial learning rate of Adam, decayed to 0 by a cosine (default: {LEARNING_RATE})"
+        parser.epilog = EXAMPLES + "\n" + _zoo_listing()
+
+    parser.complete_help = complete_help
+
 
 def run(args: argparse.Namespace) -> int:
     """Train, save, and print the held-out accuracy and training time."""
+    import torch
+
+    from snncompile import checkpoint
+    from snncompile.data import load
+    from snncompile.models import build, default_config
+    from snncompile.training import train
+
     check_output(args.output, "-o", "checkpoint", previous=checkpoint.is_checkpoint, force=args.force,
                  directory=False)
     defaults = default_config(args.arch)
     data = load(args.data, encoding=args.encoding or defaults["encoding"],
                 image_size=require_image_size(args.image_size), T=require_count(args.T, "--T", maximum=MAX_TIMESTEPS))
     config = _model_config(args, defaults, data)
+    if _choose_small_image_stem(config, defaults, data.image_size):
+        print(f"{args.arch}: stem=cifar (3x3 stride 1, no pooling) for {data.image_size}-pixel images; "
+              f"--set stem=imagenet keeps the ImageNet stem")
     _require_trainable(args.arch, config)
     torch.manual_seed(args.seed)
     model = build(args.arch, **config)
-    metrics = train(model, data, epochs=args.epochs, batch_size=args.batch_size, lr=args.lr, seed=args.seed)
+    chosen = {option: value for option, value in (("batch_size", args.batch_size), ("lr", args.lr))
+              if value is not None}
+    metrics = train(model, data, epochs=args.epochs, seed=args.seed, **chosen)
     checkpoint.save(args.output, model, metrics)
     print(f"{args.arch} on {data.name} ({data.encoding}, T={data.T}): test accuracy {metrics['test_accuracy']:.2%} "
           f"on {metrics['num_test']} held-out samples, train accuracy {metrics['train_accuracy']:.2%}")
@@ -91,6 +109,8 @@ def run(args: argparse.Namespace) -> int:
 
 def _model_config(args: argparse.Namespace, defaults: dict, data) -> dict:
     """The options of the model: the data's shape, the dedicated command-line options, then ``--set``."""
+    from snncompile.models import ARCHS, default_config
+
     config = {"in_channels": data.in_channels, "num_classes": data.num_classes, "T": args.T,
               "encoding": data.encoding}
     if "image_size" in defaults:
@@ -111,9 +131,22 @@ def _model_config(args: argparse.Namespace, defaults: dict, data) -> dict:
     return config
 
 
+def _choose_small_image_stem(config: dict, defaults: dict, image_size: int) -> bool:
+    """Give an architecture with an ImageNet stem the small-image ``cifar`` stem when the images are smaller than
+    :data:`SMALL_IMAGE` and ``--set stem=...`` did not choose; returns whether it did."""
+    if defaults.get("stem") != "imagenet" or "stem" in config or image_size >= SMALL_IMAGE:
+        return False
+    config["stem"] = "cifar"
+    return True
+
+
 def _require_trainable(arch: str, config: dict) -> None:
     """Refuse a model whose parameters, with their gradients and Adam's two moments, would not fit in memory: its
     shapes are built on the ``meta`` device first, which allocates nothing."""
+    import torch
+
+    from snncompile.models import build
+
     try:
         with torch.device("meta"):
             parameters = sum(p.numel() for p in build(arch, **config).parameters())
@@ -145,11 +178,15 @@ def _width(text: str):
 
 def _frame_archs() -> list[str]:
     """Architectures whose default encoding is event frames."""
+    from snncompile.models import ARCHS, default_config
+
     return [name for name in ARCHS if default_config(name).get("encoding") == "frames"]
 
 
 def _zoo_listing() -> str:
     """The ``--arch`` names grouped by family, for the help epilog."""
+    from snncompile.models import ARCHS, FAMILIES
+
     lines = ["architectures (--arch):"]
     for family, title in FAMILIES.items():
         names = [name for name in ARCHS if name.startswith(family)]
