@@ -44,7 +44,7 @@ def quantize(graph: Graph, chip: Chip = LOIHI2, bits: int = 8, input_range: tupl
     host = set(host_nodes(graph))
     _check_lowered(graph, host)
     groups = scale_groups(graph, host)
-    ranges = RangeAnalysis(graph, chip, bits, int(graph.metadata.get("T") or 1), host_bounds(graph, input_range))
+    ranges = RangeAnalysis(graph, chip, bits, int(graph.metadata.get("T") or 1), host_bounds(graph, host, input_range))
     for group in groups:
         group.scale = max_abs_scale(graph, group, bits, clip_ratio)
         ranges.shrink_to_fit(group)

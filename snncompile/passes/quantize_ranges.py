@@ -26,7 +26,7 @@ from ..integer import decay_12bit
 from ..ir import Graph
 from ..ir.ops import LIF, Input, Readout
 from ..ir.ops.base import SynapticOp
-from ..ir.structure import host_nodes, population_synapses
+from ..ir.structure import population_synapses
 from .quantize_scales import Group
 
 MAX_SHRINK_STEPS = 64   # rescalings tried per group; each divides by the pressure, so one or two normally suffice
@@ -35,19 +35,19 @@ HALF_UNIT = 0.5         # rounding to the nearest integer moves a value by at mo
 NO_PRESSURE = 1e-12     # the pressure of a group nothing drives, for its (huge) range margin
 
 
-def host_bounds(graph: Graph, input_range: tuple) -> dict:
-    """``max |value|`` of every node the host computes (interval arithmetic from the analog input's range)."""
+def host_bounds(graph: Graph, host: set, input_range: tuple) -> dict:
+    """``max |value|`` of every node of ``host`` (the nodes the host computes,
+    :func:`~snncompile.ir.structure.host_nodes`), by interval arithmetic from the analog input's range."""
     bounds = {}
-    for name in host_nodes(graph):
-        node = graph[name]
+    for node in (node for node in graph if node.name in host):
         if isinstance(node.op, Input):
-            bounds[name] = max(abs(input_range[0]), abs(input_range[1]))
+            bounds[node.name] = max(abs(input_range[0]), abs(input_range[1]))
         elif isinstance(node.op, SynapticOp):
             bias = node.op.bias_values()
-            bounds[name] = node.op.fan_in_sum() * bounds[node.inputs[0]] + (
+            bounds[node.name] = node.op.fan_in_sum() * bounds[node.inputs[0]] + (
                 0.0 if bias is None else float(np.abs(bias).max()))
         else:  # glue: a sum or a reshape
-            bounds[name] = sum(bounds[i] for i in node.inputs)
+            bounds[node.name] = sum(bounds[i] for i in node.inputs)
     return bounds
 
 
