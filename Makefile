@@ -6,6 +6,11 @@ STAMP  := $(VENV)/.installed
 
 .PHONY: demo test install clean
 
+# The SNN libraries whose models and NIR files the tests compile and compare against. They declare GPU-stack
+# dependencies (torchvision, torchaudio, samna, ...) that neither they nor snncompile need on CPU, so they are
+# installed without them; the small packages they do import are in the dev extra.
+PEERS := spikingjelly==2.0.0 snntorch==1.0.0 norse==1.1.0 sinabs==3.1.3 nirtorch==2.6
+
 install: $(STAMP)
 
 # torch is pinned exactly (a CPU wheel); lava-nc 0.10.0 and lava-dl 0.6.0 declare Python<3.11, so they are installed
@@ -17,6 +22,7 @@ $(STAMP): pyproject.toml Makefile
 	$(BIN)/python -m pip install --quiet torch==2.13.0
 	$(BIN)/python -m pip install --quiet -e ".[dev]"
 	$(BIN)/python -m pip install --quiet --no-deps --ignore-requires-python lava-nc==0.10.0 lava-dl==0.6.0
+	$(BIN)/python -m pip install --quiet --no-deps $(PEERS)
 	touch $(STAMP)
 
 demo: $(STAMP)
