@@ -2,7 +2,7 @@
 
     .venv/bin/python bench/onnx_vs_numpy.py [--batch 256] [--repeats 3] [--quick]
 
-Not a test. The model is bench/simulate_vs_torch.py's (``mlf_dsresnet20``, width 16, K = 3 levels, T = 4, 3x32x32
+Not a test. The model is bench/mlf_dsresnet20.py's (``mlf_dsresnet20``, width 16, K = 3 levels, T = 4, 3x32x32
 inputs, random weights with BN statistics set for moderate activity). In one run it prints:
 
 1. the integer graph: onnxruntime (the exported model, session built beforehand) and the NumPy simulator (default
@@ -19,7 +19,7 @@ import time
 import numpy as np
 import onnxruntime
 import torch
-from simulate_vs_torch import MODEL, T, arguments, best_of, network
+from mlf_dsresnet20 import MODEL, T, arguments, best_of, network
 
 from snncompile.backends import get_backend
 from snncompile.backends.numpy import simulate

@@ -1,135 +1,247 @@
-"""The integer NumPy simulation of MLF DS-ResNet-20 against PyTorch float inference of the same model and inputs.
+"""The integer simulator against PyTorch float and SpikingJelly on the same SEW-ResNet-18, at several batch sizes and
+firing levels, with memory peaks.
 
-    .venv/bin/python bench/simulate_vs_torch.py [--batch 256] [--repeats 3] [--quick]
+    .venv/bin/python bench/simulate_vs_torch.py [--batches 1 16 64 256] [--rates 0 2 5 12 25] [--repeats 3]
 
-Not a test. In one run it builds ``mlf_dsresnet20`` (width "small" = 16, K = 3 levels, T = 4, 3x32x32 inputs, 10
-classes) with random weights, sets every BN's statistics and affine terms at random (as ``lively`` in
-tests/conftest.py, with the BN biases shifted by ``ACTIVITY[level]``) so that the layers fire at a chosen rate, compiles
-it to the integer graph, and prints:
+Not a test. In one run it builds the zoo's ``sew_resnet18`` (IF neurons, SEW ADD, ImageNet stem, 3x32x32 inputs,
+10 classes, T = 4) with random weights, and for each firing level sets every BN's statistics at random (``lively`` of
+tests/conftest.py) with the BN biases shifted so that PyTorch's neurons fire at that rate (found by bisection; 0 %
+shifts them far below: every layer silent). Three runners compute the same network on the same images:
 
-1. PyTorch float32 inference (eval, no_grad) and the integer simulation (``mode="auto"``) of the same batch of images,
-   best of ``--repeats`` runs each (interleaved, so a busy machine slows both), and their ratio;
-2. exactness: the simulation against the same graph simulated in float64 on the dense path (``mode="dense"``,
-   ``dtype=np.float64``, the reference arithmetic): the outputs and every node's spike count at every step of every
-   sample must be equal, and every node's spikes on the first ``EXACT_SAMPLES`` samples;
-3. the simulator at the three activity levels of ``ACTIVITY`` (BN biases shifted so the network fires about half and
-   twice as often as at "moderate"): the measured firing rate, how many (synapse, step) pairs took the event and the
-   dense path, and the time of ``mode="auto"`` and of the pure event path (``mode="event"``).
+- ``torch``: the zoo model, PyTorch float32 inference (eval, no_grad), as many threads as cores;
+- ``sj``: the same structure and weights built from SpikingJelly 2.0's ``activation_based`` modules: its multi-step
+  ``IFNode`` (hard reset to 0, the torch backend) for every neuron and ``SeqToANNContainer`` around every layer;
+- ``sim``: the compiled integer graph (8-bit, max-abs scales) on the NumPy simulator, ``mode="auto"``.
 
-The firing rate is spikes per neuron per step over all IntLIF populations (each MLF level is one population). Results
-are in the docstring of the commit that last changed the simulator's speed, and in the module docstring below.
+For each (firing level, batch) it prints the fastest of ``--repeats`` runs of each (interleaved, so a busy machine
+slows all three alike), the ratios sim/torch and sim/sj, and each runner's memory peak: the largest resident size
+during the run above the size before it (sampled every millisecond). Then, at batch 64, the event path alone
+(``mode="event"``) at 2 % and at 25 % firing: the whole simulation and the time spent in the synapses that read events
+(the event kernels themselves); and an exactness check of one run against the float64 dense reference.
+The firing rate printed is the integer simulation's: spikes per neuron per step over every population.
 """
 
 import argparse
+import copy
+import os
 import sys
+import threading
 import time
 from pathlib import Path
 
 import numpy as np
 import torch
+from spikingjelly.activation_based import functional as sj_functional
+from spikingjelly.activation_based import layer as sj_layer
+from spikingjelly.activation_based import neuron as sj_neuron
 
 from snncompile.backends.numpy import simulate
+from snncompile.backends.numpy.kernels import SynapseKernel
 from snncompile.compiler import lower_and_quantize
 from snncompile.frontend import trace
 from snncompile.models import build
+from snncompile.models.layers import PerStep
+from snncompile.models.neurons import IFNode
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
-from conftest import lively  # noqa: E402
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from mlf_dsresnet20 import T, lively  # noqa: E402
 
-T = 4
-MODEL = dict(width="small", in_channels=3, num_classes=10, T=T, levels=3)
-# BN bias shift per activity level: measured firing rates about 5 %, 12 % and 25 % of neurons per step (printed).
-ACTIVITY = {"low": -0.8, "moderate": -0.6, "high": -0.2}
-EXACT_SAMPLES = 8
-
-
-def network(level: str, seed: int) -> tuple:
-    """The float model at activity ``level`` and its integer graph."""
-    torch.manual_seed(seed)
-    model = lively(build("mlf_dsresnet20", **MODEL), seed, shift=ACTIVITY[level]).eval()
-    example = torch.zeros(1, 3, 32, 32)
-    return model, lower_and_quantize(trace(model, example)).graph
+SIZE = 32
+SEW_MODEL = dict(in_channels=3, num_classes=10, T=T)
+SILENT_SHIFT = -20.0  # BN biases this far below zero: no neuron ever reaches its threshold
 
 
-def best_of(repeats: int, *runs) -> list:
-    """The fastest of ``repeats`` wall-clock times of each callable in ``runs`` (interleaved), in seconds, and each
-    one's last return value."""
-    times, values = np.full((repeats, len(runs)), np.inf), [None] * len(runs)
-    for repeat in range(repeats):
-        for column, run in enumerate(runs):
-            start = time.perf_counter()
-            values[column] = run()
-            times[repeat, column] = time.perf_counter() - start
-    return list(times.min(axis=0)), values
+class PeakMemory:
+    """The largest resident set size of this process while in the ``with`` block, above the size on entry (bytes),
+    sampled every millisecond by a thread."""
+
+    PAGE = os.sysconf("SC_PAGE_SIZE")
+
+    def __enter__(self):
+        self.base = self.peak = self.resident()
+        self.running = True
+        self.thread = threading.Thread(target=self.sample, daemon=True)
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc):
+        self.running = False
+        self.thread.join()
+        self.peak = max(self.peak, self.resident())
+
+    def sample(self):
+        while self.running:
+            self.peak = max(self.peak, self.resident())
+            time.sleep(0.001)
+
+    def resident(self) -> int:
+        with open("/proc/self/statm") as statm:
+            return int(statm.read().split()[1]) * self.PAGE
+
+    @property
+    def grown(self) -> int:
+        return self.peak - self.base
+
+
+def neuron_rate(model, images: torch.Tensor) -> float:
+    """Spikes per neuron per step of ``model``'s IF neurons on ``images`` (PyTorch, float)."""
+    spikes, neurons = [], []
+
+    def count(_module, _inputs, out):
+        spikes.append(float(out.sum()))
+        neurons.append(out.numel())
+
+    hooks = [m.register_forward_hook(count) for m in model.modules() if isinstance(m, IFNode)]
+    with torch.no_grad():
+        model(images)
+    for hook in hooks:
+        hook.remove()
+    return sum(spikes) / sum(neurons)
+
+
+def model_at(rate: float, images: torch.Tensor, seed: int):
+    """The zoo model with BN statistics shifted so that it fires at ``rate`` on ``images`` (bisection on the shift)."""
+    def shifted(shift):
+        torch.manual_seed(seed)
+        return lively(build("sew_resnet18", **SEW_MODEL), seed, shift=shift).eval()
+
+    if rate == 0:
+        return shifted(SILENT_SHIFT)
+    low, high = -3.0, 1.0
+    for _ in range(12):
+        middle = (low + high) / 2
+        low, high = (middle, high) if neuron_rate(shifted(middle), images) < rate else (low, middle)
+    return shifted((low + high) / 2)
+
+
+def spikingjelly_twin(model):
+    """The same network built from SpikingJelly modules: every zoo IF neuron a multi-step ``IFNode`` (fires at
+    ``v >= 1``, hard reset to 0, as the zoo's), every per-step layer in a ``SeqToANNContainer``, same weights."""
+    twin = copy.deepcopy(model)
+
+    def replace(parent):
+        for name, child in parent.named_children():
+            if isinstance(child, IFNode):
+                setattr(parent, name, sj_neuron.IFNode(v_threshold=float(child.thresholds[0]), v_reset=0.0,
+                                                       detach_reset=True, step_mode="m"))
+            elif isinstance(child, PerStep):
+                setattr(parent, name, sj_layer.SeqToANNContainer(child.layer))
+            else:
+                replace(child)
+
+    replace(twin)
+    return twin.eval()
+
+
+def timed(repeats: int, runs: dict) -> dict:
+    """For each named callable: (fastest of ``repeats`` interleaved runs in s, largest memory growth in bytes, last
+    value)."""
+    times = {name: [] for name in runs}
+    peaks = {name: 0 for name in runs}
+    values = {}
+    for _ in range(repeats):
+        for name, run in runs.items():
+            with PeakMemory() as memory:
+                start = time.perf_counter()
+                values[name] = run()
+                times[name].append(time.perf_counter() - start)
+            peaks[name] = max(peaks[name], memory.grown)
+    return {name: (min(times[name]), peaks[name], values[name]) for name in runs}
+
+
+def event_path_seconds(graph, images: np.ndarray) -> tuple:
+    """One simulation with every synapse on its event path: (its time, the time spent in the synapses whose input is
+    events), in s."""
+    spent, original = [0.0], SynapseKernel.__call__
+
+    def timed_call(kernel, inputs):
+        start = time.perf_counter()
+        out = original(kernel, inputs)
+        if kernel.events:
+            spent[0] += time.perf_counter() - start
+        return out
+
+    SynapseKernel.__call__ = timed_call
+    try:
+        start = time.perf_counter()
+        simulate(graph, images, T, mode="event")
+        return time.perf_counter() - start, spent[0]
+    finally:
+        SynapseKernel.__call__ = original
 
 
 def firing_rate(graph, result) -> float:
-    """Spikes per neuron per step over every IntLIF population."""
+    """Spikes per neuron per step over every IntLIF population of the integer simulation."""
     populations = [node for node in graph if node.op.kind == "IntLIF"]
     spikes = sum(int(result.spike_counts[node.name].sum()) for node in populations)
-    neurons = sum(node.info.size for node in populations)
-    return spikes / (neurons * T * result.output.shape[0])
-
-
-def path_steps(result) -> tuple:
-    """(event, dense): how many (synapse, step) pairs each path computed."""
-    return (sum(p["event"] for p in result.paths.values()), sum(p["dense"] for p in result.paths.values()))
+    return spikes / (sum(node.info.size for node in populations) * T * result.output.shape[0])
 
 
 def check_exact(graph, images: np.ndarray, fast) -> str:
-    """Compare ``fast`` (the timed run) with the float64 dense reference; raise if anything differs."""
+    """Compare ``fast`` (a timed run) with the float64 dense reference; raise if anything differs."""
     reference = simulate(graph, images, T, mode="dense", dtype=np.float64)
     assert np.array_equal(fast.output, reference.output), "outputs differ"
     for name, counts in reference.spike_counts.items():
         assert np.array_equal(fast.spike_counts[name], counts), f"spike counts differ at {name}"
-    subset = images[:EXACT_SAMPLES]
-    recorded = [simulate(graph, subset, T, record="all", **options).recorded
-                for options in ({}, dict(mode="dense", dtype=np.float64))]
-    for name, spikes in recorded[1].items():
-        assert np.array_equal(recorded[0][name], spikes), f"spikes differ at {name}"
-    return (f"bit-exact: outputs and {len(reference.spike_counts)} nodes' spike counts of all {len(images)} samples, "
-            f"and every spike of {len(subset)} samples, equal the float64 dense reference")
-
-
-def arguments(description: str, batch: int, batch_help: str = "samples") -> argparse.Namespace:
-    """The options of this benchmark and of those timing the same model: batch, repeats, seed, --quick."""
-    parser = argparse.ArgumentParser(description=description)
-    parser.add_argument("--batch", type=int, default=batch, help=f"{batch_help} (default: {batch})")
-    parser.add_argument("--repeats", type=int, default=3)
-    parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--quick", action="store_true", help="batch 32, one repeat: a smoke run")
-    args = parser.parse_args()
-    if args.quick:
-        args.batch, args.repeats = 32, 1
-    return args
+    return (f"bit-exact: the outputs and the spike counts of all {len(reference.spike_counts)} event nodes at every "
+            f"step of {len(images)} samples equal the float64 dense reference (integer.cuba_step on int64)")
 
 
 def main() -> None:
-    args = arguments(__doc__.splitlines()[0], 256)
-    print(f"mlf_dsresnet20 {MODEL}, batch {args.batch}, best of {args.repeats}; numpy {np.__version__}, "
-          f"torch {torch.__version__} ({torch.get_num_threads()} threads)")
-    images = torch.rand(args.batch, 3, 32, 32, generator=torch.Generator().manual_seed(args.seed))
-    array = images.numpy().astype(np.float64)
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--batches", type=int, nargs="+", default=[1, 16, 64, 256])
+    parser.add_argument("--rates", type=float, nargs="+", default=[0, 2, 5, 12, 25], help="firing levels in %%")
+    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--seed", type=int, default=0)
+    args = parser.parse_args()
+    print(f"sew_resnet18 {SEW_MODEL}, 3x{SIZE}x{SIZE}, best of {args.repeats}; {os.cpu_count()} cores, torch "
+          f"{torch.__version__} ({torch.get_num_threads()} threads), numpy {np.__version__}")
+    images = torch.rand(max(args.batches), 3, SIZE, SIZE, generator=torch.Generator().manual_seed(args.seed))
+    print(f"\n{'target':>6} {'rate':>6} {'batch':>5} {'torch s':>8} {'sj s':>8} {'sim s':>8} {'sim/torch':>9} "
+          f"{'sim/sj':>7} {'torch MB':>8} {'sj MB':>7} {'sim MB':>7}")
+    graphs, worst = {}, {"torch": 0.0, "sj": 0.0}
+    for target in args.rates:
+        model = model_at(target / 100, images[:16], args.seed)
+        twin = spikingjelly_twin(model)
+        graph = graphs[target] = lower_and_quantize(trace(model, images[:1])).graph
+        with torch.no_grad():
+            difference = float((twin(images[:4]) - model(images[:4])).abs().max())
+            sj_functional.reset_net(twin)
+        assert difference < 1e-4, f"SpikingJelly's twin differs from the zoo model by {difference}"
+        for batch in args.batches:
+            x = images[:batch]
+            array = x.numpy()
+            simulate(graph, array[:1], T)  # loads the compiled kernels, prepares every op
 
-    model, graph = network("moderate", args.seed)
-    with torch.no_grad():
-        model(images[:2])  # warm-up
-        (torch_s, simulator_s), (_, fast) = best_of(args.repeats, lambda: model(images),
-                                                    lambda: simulate(graph, array, T))
-    print(f"\n1. moderate activity ({firing_rate(graph, fast):.1%} spikes per neuron per step)")
-    print(f"   torch float32   {torch_s:8.2f} s")
-    print(f"   simulator       {simulator_s:8.2f} s    ratio simulator / torch = {simulator_s / torch_s:.2f}x")
-    print(f"\n2. {check_exact(graph, array, fast)}")
+            def spikingjelly():
+                sj_functional.reset_net(twin)
+                return twin(x)
 
-    print("\n3. activity levels (auto: the simulator's choice per synapse and step; event: the event path only)")
-    print(f"   {'level':<9} {'rate':>6} {'event steps':>12} {'dense steps':>12} {'auto s':>8} {'event s':>8}")
-    for level in ACTIVITY:
-        _, graph = network(level, args.seed)
-        (auto_s, event_s), (auto, _) = best_of(args.repeats, lambda: simulate(graph, array, T),
-                                               lambda: simulate(graph, array, T, mode="event"))
-        event_steps, dense_steps = path_steps(auto)
-        print(f"   {level:<9} {firing_rate(graph, auto):>6.1%} {event_steps:>12} {dense_steps:>12} {auto_s:>8.2f} "
-              f"{event_s:>8.2f}")
+            with torch.no_grad():
+                model(x[:1])
+                spikingjelly()
+                runs = timed(args.repeats, {"torch": lambda: model(x), "sj": spikingjelly,
+                                              "sim": lambda: simulate(graph, array, T)})
+            (torch_s, torch_b, _), (sj_s, sj_b, _), (sim_s, sim_b, result) = (runs[k] for k in ("torch", "sj", "sim"))
+            worst["torch"], worst["sj"] = max(worst["torch"], sim_s / torch_s), max(worst["sj"], sim_s / sj_s)
+            print(f"{target:>5.0f}% {firing_rate(graph, result):>6.1%} {batch:>5} {torch_s:>8.3f} {sj_s:>8.3f} "
+                  f"{sim_s:>8.3f} {sim_s / torch_s:>8.2f}x {sim_s / sj_s:>6.2f}x {torch_b / 2**20:>8.0f} "
+                  f"{sj_b / 2**20:>7.0f} {sim_b / 2**20:>7.0f}", flush=True)
+    print(f"\nlargest ratio over all rows: sim/torch {worst['torch']:.2f}x, sim/sj {worst['sj']:.2f}x")
+
+    batch = 64 if 64 <= len(images) else len(images)
+    array = images[:batch].numpy()
+    levels = [target for target in (2, 25) if target in graphs]
+    if len(levels) == 2:
+        event = {target: min(event_path_seconds(graphs[target], array) for _ in range(args.repeats))
+                 for target in levels}
+        print(f"\nevent path (mode='event'), batch {batch}: whole simulation / synapses on events only:")
+        for target in levels:
+            print(f"   {target:>3} % firing   {event[target][0]:.3f} s / {event[target][1]:.3f} s")
+        print(f"   ratio 2 % / 25 %: {event[2][0] / event[25][0]:.2f} / {event[2][1] / event[25][1]:.2f}")
+    target = 5 if 5 in graphs else next(iter(graphs))
+    print(f"\n{check_exact(graphs[target], array, simulate(graphs[target], array, T))} (firing target {target:g} %, "
+          f"batch {batch})")
 
 
 if __name__ == "__main__":

@@ -1,23 +1,13 @@
-"""Time the NumPy simulator's event path against its dense path on one synaptic layer, at several input densities.
+"""Time the simulator's event path against its dense path on single synaptic layers, at several input densities, and
+fit the per-operation costs of ``backends/numpy/cost.py``.
 
-    .venv/bin/python bench/simulator_paths.py [--batch 64] [--repeats 5]
+    .venv/bin/python bench/simulator_paths.py [--batch 16] [--repeats 5]
 
-Not a test: it prints milliseconds per timestep and the ratio, which set ``EVENT_DENSITY_LIMIT`` in
-``backends/numpy/kernels.py``. Measured on the project machine (2 cores, numpy 1.26 with OpenBLAS, scipy 1.17),
-batch 64, float64, best of 5, two runs (the dense times vary by up to 1.5x between runs on a shared machine)::
-
-    density   conv 16->16 3x3 pad 1, 32x32     avg pool 2x2/2, 16x32x32      linear 1024 -> 256
-              event ms  dense ms  ratio        event ms  dense ms  ratio     event ms  dense ms  ratio
-      1 %       15.7     38-46    0.34-0.42      4.6      9.8      0.47        0.38     0.90     0.42
-      2 %       21.9     31-39    0.56-0.72      4.8      9.8      0.49        0.43     0.92     0.47
-      5 %       33-35    30-39    0.83-1.15      5.5      9.8      0.56        0.57     0.90     0.63
-     10 %       51-52    30-39    1.30-1.72      6.6      9.8      0.68        0.79     0.47-0.9 0.85-1.69
-     20 %       87-103   30-40    2.57-2.85      9.5      9.9      0.96        1.3      0.9-2.4  0.57-1.37
-     50 %      196       31-39    5.1-6.3       17.2      9.9      1.74        2.7      0.48-1.0 2.8-5.5
-
-The event path follows the activity (cost ∝ active inputs × fan-out, plus about 5 ms per step for finding the active
-inputs and writing a dense output at this size); the dense path costs the same at every density. Crossovers: conv about
-5-7 %, average pool about 20 %, linear 5-12 %.
+Not a test. For each layer it prints milliseconds per timestep of both paths at each density (best of ``--repeats``,
+interleaved) and which one ``mode="auto"`` picks; then the costs fitted over all layers: ns per row of weights and per
+synapse that an active input adds, and per input and output position (the time of a silent step) on the event path,
+and ns per multiply-add of each dense kernel. Layers are those of an integer graph (integer weights, exact float32)
+unless ``--float`` (float64).
 """
 
 import argparse
@@ -27,72 +17,107 @@ from types import SimpleNamespace
 
 import numpy as np
 
-from snncompile.backends.numpy.kernels import SynapseKernel, kernel_for
+from snncompile.backends.numpy import cost
+from snncompile.backends.numpy.kernels import kernel_for
 from snncompile.ir import TensorInfo
-from snncompile.ir.ops import AvgPool2d, Conv2d, Linear, Readout, SumPool2d
+from snncompile.ir.ops import Conv2d, Linear, Readout, SumPool2d
 
-DENSITIES = (0.01, 0.02, 0.03, 0.05, 0.07, 0.10, 0.20, 0.50)
+DENSITIES = (0.0, 0.01, 0.02, 0.05, 0.12, 0.25, 0.5)
 
 
-def best_ms(synapses: tuple, x: np.ndarray, repeats: int) -> list:
-    """The fastest of ``repeats`` runs of each synapse on ``x``, in ms (interleaved, so a busy machine slows both)."""
-    for synapse in synapses:
-        synapse([x])  # builds the connection matrix of the event path outside the timing
-    times = np.empty((repeats, len(synapses)))
+def best_ms(kernels: tuple, x: np.ndarray, repeats: int) -> list:
+    """The fastest of ``repeats`` runs of each kernel on ``x``, in ms (interleaved, so a busy machine slows all)."""
+    for kernel in kernels:
+        kernel([x])  # compiles or loads the compiled kernels outside the timing
+    times = np.empty((repeats, len(kernels)))
     for repeat in range(repeats):
-        for column, synapse in enumerate(synapses):
+        for column, kernel in enumerate(kernels):
             start = time.perf_counter()
-            synapse([x])
+            kernel([x])
             times[repeat, column] = time.perf_counter() - start
     return list(1000 * times.min(axis=0))
 
 
-def synapses(op, in_shape: tuple, out_shape: tuple, batch: int, exact: bool) -> tuple:
-    """The event-path and dense-path kernels of ``op`` on spike inputs: float64, or as an integer graph's exact
-    simulation computes them (integer weights, float32)."""
-    if not exact:
-        return tuple(SynapseKernel(op, TensorInfo(in_shape, "spikes"), out_shape, mode, np.float64)
-                     for mode in ("event", "dense"))
-    node = SimpleNamespace(op=dataclasses.replace(op, **{name: np.rint(10 * tensor)
-                                                         for name, tensor in op.tensors().items()}),
-                           info=TensorInfo(out_shape))
-    return tuple(kernel_for(node, (TensorInfo(in_shape, "spikes"),), batch, mode, np.float64, exact=True)
-                 for mode in ("event", "dense"))
+def kernels(op, in_shape: tuple, out_shape: tuple, batch: int, exact: bool) -> tuple:
+    """The event-path, dense-path and auto kernels of ``op`` on spikes, as an integer graph's simulation (integer
+    weights, float32) or a float graph's (float64) computes them."""
+    if exact:
+        op = dataclasses.replace(op, **{name: np.rint(10 * tensor) for name, tensor in op.tensors().items()})
+    node = SimpleNamespace(op=op, info=TensorInfo(out_shape))
+    return tuple(kernel_for(node, (TensorInfo(in_shape, "spikes"),), batch, mode, np.float64, exact=exact)
+                 for mode in ("event", "dense", "auto"))
 
 
-def compare(title: str, op, in_shape: tuple, out_shape: tuple, batch: int, repeats: int, rng, exact: bool) -> None:
-    print(f"{title}, batch {batch}, {'exact float32' if exact else 'float64'}")
-    print(f"{'density':>8} {'event ms':>9} {'dense ms':>9} {'event/dense':>12}")
-    kernels = synapses(op, in_shape, out_shape, batch, exact)
+@dataclasses.dataclass
+class Fit:
+    """Samples for the cost fit: (rows, synapses, ms above a silent step), (positions, silent ms), (MACs, dense ms)."""
+
+    events: list = dataclasses.field(default_factory=list)
+    silent: list = dataclasses.field(default_factory=list)
+    dense: dict = dataclasses.field(default_factory=dict)
+
+
+def compare(title: str, op, in_shape: tuple, out_shape: tuple, args, rng, fit: Fit) -> None:
+    kind = "pool" if isinstance(op, SumPool2d) else "blas"
+    event, dense, auto = kernels(op, in_shape, out_shape, args.batch, not args.float)
+    dtype = np.float64 if args.float else np.float32
+    print(f"\n{title}, batch {args.batch}, {'float64' if args.float else 'exact float32'}")
+    print(f"{'density':>8} {'event ms':>9} {'dense ms':>9} {'event/dense':>12} {'auto picks':>11}")
+    silent_ms = None
     for density in DENSITIES:
-        x = (rng.random((batch, *in_shape)) < density).astype(np.float32 if exact else np.float64)
-        event, dense = best_ms(kernels, x, repeats)
-        print(f"{density:>8.0%} {event:>9.2f} {dense:>9.2f} {event / dense:>12.2f}")
+        x = (rng.random((args.batch, *in_shape)) < density).astype(dtype)
+        event_ms, dense_ms = best_ms((event, dense), x, args.repeats)
+        before = dict(auto.paths)
+        auto([x])
+        picked = next(path for path in auto.paths if auto.paths[path] > before[path])
+        print(f"{density:>8.0%} {event_ms:>9.3f} {dense_ms:>9.3f} {event_ms / dense_ms:>12.2f} {picked:>11}")
+        synapse = event.prepared
+        synapses = np.count_nonzero(x) * synapse.fan_out
+        if density == 0:
+            silent_ms = event_ms
+            fit.silent.append((event.positions, event_ms))
+        elif density >= 0.05:
+            fit.events.append((synapses / synapse.row_length, synapses, event_ms - silent_ms))
+        fit.dense.setdefault(kind, []).append((args.batch * dense.prepared.macs, dense_ms))
+
+
+def per_unit_ns(samples: list) -> float:
+    """The least-squares ns per unit through the origin of (units, ms) samples."""
+    units, ms = np.array(samples, dtype=float).T
+    return 1e6 * float(units @ ms / (units @ units))
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--batch", type=int, default=64)
+    parser.add_argument("--batch", type=int, default=16)
     parser.add_argument("--repeats", type=int, default=5)
-    parser.add_argument("--exact", action="store_true",
-                        help="time the kernels of an integer graph's exact simulation (float32) instead of float64")
+    parser.add_argument("--float", action="store_true", help="float64 layers of a float graph")
     args = parser.parse_args()
-    rng = np.random.default_rng(0)
-    run = dict(batch=args.batch, repeats=args.repeats, rng=rng, exact=args.exact)
-    conv = Conv2d(rng.standard_normal((16, 16, 3, 3)), rng.standard_normal(16), stride=1, padding=1)
-    compare("conv 16->16 3x3 pad 1, 32x32", conv, (16, 32, 32), (16, 32, 32), **run)
-    deep = Conv2d(rng.standard_normal((64, 64, 3, 3)), None, stride=1, padding=1)
-    compare("conv 64->64 3x3 pad 1, 8x8", deep, (64, 8, 8), (64, 8, 8), **run)
-    if args.exact:
-        pool = SumPool2d(kernel=2, stride=2, weight=3)
-        compare("sum pool 2x2 stride 2, 16x32x32", pool, (16, 32, 32), (16, 16, 16), **run)
-    else:
-        pool = AvgPool2d(kernel=2, stride=2)
-        compare("average pool 2x2 stride 2, 16x32x32", pool, (16, 32, 32), (16, 16, 16), **run)
-    linear = Linear(rng.standard_normal((256, 1024)), rng.standard_normal(256))
-    compare("linear 1024 -> 256", linear, (1024,), (256,), **run)
-    readout = Readout(rng.standard_normal((10, 4096)), rng.standard_normal(10))
-    compare("readout 4096 -> 10", readout, (4096,), (10,), **run)
+    rng, fit = np.random.default_rng(0), Fit()
+    layers = [
+        ("conv 16->16 3x3 pad 1, 32x32", Conv2d(rng.standard_normal((16, 16, 3, 3)), rng.standard_normal(16),
+                                                 padding=1), (16, 32, 32), (16, 32, 32)),
+        ("conv 64->64 3x3 pad 1, 16x16", Conv2d(rng.standard_normal((64, 64, 3, 3)), None, padding=1),
+         (64, 16, 16), (64, 16, 16)),
+        ("conv 128->256 3x3 stride 2 pad 1, 8x8", Conv2d(rng.standard_normal((256, 128, 3, 3)), None, stride=2,
+                                                          padding=1), (128, 8, 8), (256, 4, 4)),
+        ("sum pool 3x3 stride 2 pad 1, 64x16x16", SumPool2d(kernel=3, stride=2, padding=1, weight=3),
+         (64, 16, 16), (64, 8, 8)),
+        ("linear 1024 -> 256", Linear(rng.standard_normal((256, 1024)), rng.standard_normal(256)), (1024,), (256,)),
+        ("readout 512 -> 10", Readout(rng.standard_normal((10, 512)), rng.standard_normal(10)), (512,), (10,)),
+    ]
+    for title, op, in_shape, out_shape in layers:
+        compare(title, op, in_shape, out_shape, args, rng, fit)
+    print("\nfitted costs (backends/numpy/cost.py holds the values in use):")
+    size = 8 if args.float else 4
+    rows, synapses, ms = np.array(fit.events, dtype=float).T
+    (row_ns, synapse_ns), *_ = np.linalg.lstsq(np.stack([rows, synapses], axis=1), 1e6 * ms, rcond=None)
+    print(f"  event ns per row of weights   {row_ns:.3f}   (in use: {cost.ROW_NS})")
+    print(f"  event ns per synapse          {synapse_ns:.3f}   (in use: {cost.SYNAPSE_NS[size]})")
+    print(f"  event ns per position         {per_unit_ns(fit.silent):.3f}   (in use: {cost.POSITION_NS})")
+    for kind, samples in fit.dense.items():
+        print(f"  dense {kind} ns per MAC ({size}-byte) {per_unit_ns(samples):.4f}   "
+              f"(in use: {cost.DENSE_NS_PER_MAC[kind, size]})")
 
 
 if __name__ == "__main__":

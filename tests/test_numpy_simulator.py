@@ -320,7 +320,7 @@ def test_small_network_equals_its_pytorch_counterpart():
     np.testing.assert_array_equal(result.recorded["mlf1"], mlf.numpy())
     np.testing.assert_array_equal(result.recorded["lif2"], lif.numpy())
     np.testing.assert_allclose(result.output, logits.numpy(), rtol=0, atol=1e-12)
-    assert result.paths["conv1"] == {"event": 0, "dense": 4}  # analog input: always dense
+    assert "conv1" not in result.paths  # reads the direct-encoded image only: computed once, at the first step
     assert result.paths["conv2"] == {"event": 4, "dense": 0}
 
 
@@ -391,10 +391,9 @@ def test_spike_counts_are_the_sums_of_the_recorded_outputs(rng):
 @pytest.mark.parametrize("density, path", [(0.005, "event"), (0.6, "dense")])
 def test_auto_mode_takes_the_event_path_at_low_activity_and_dense_at_high(density, path):
     rng = np.random.default_rng(6)
-    ops = {"conv": Conv2d(rng.standard_normal((4, 4, 3, 3)), padding=1), "pool": AvgPool2d(2, 2)}
-    for name, op in ops.items():
-        _, _, result = run_op(op, "spikes", (4, 16, 16), "auto", density=density)
-        assert result.paths == {"y": {path: T, ({"event", "dense"} - {path}).pop(): 0}}, name
+    _, _, result = run_op(Conv2d(rng.standard_normal((16, 16, 3, 3)), padding=1), "spikes", (16, 16, 16), "auto",
+                          density=density)
+    assert result.paths == {"y": {path: T, ({"event", "dense"} - {path}).pop(): 0}}
 
 
 def test_float32_simulation_stays_close_to_float64(rng):
@@ -408,7 +407,6 @@ def test_float32_simulation_stays_close_to_float64(rng):
 # --- integer CUBA neurons: the current decays too ------------------------------------------------------------------
 
 CURRENT_DECAYS = [(4096, 1), (1024, 2048), (3000, 4000), (1, 4095)]  # (D, Du)
-IN_FLOAT32 = {(4096, 1), (1024, 2048)}  # both decays powers of two
 
 
 def cuba_graph(current_decay: int, decay: int, rng, weight_max: int = 20_000) -> Graph:
@@ -444,7 +442,6 @@ def test_the_fast_integer_kernel_keeps_its_current_exactly_like_cuba_step(decay,
     rng = np.random.default_rng(current_decay)
     op = IntLIF(threshold=900, decay_12bit=decay, bias=rng.integers(-300, 300, 4), current_decay_12bit=current_decay)
     kernel = FloatIntMembranes(op, (4, 5), batch=6)
-    assert kernel.membrane.dtype == (np.float32 if (decay, current_decay) in IN_FLOAT32 else np.float64)
     u = v = np.zeros((6, 4, 5), np.int64)
     wrapped = 0
     for step in range(40):

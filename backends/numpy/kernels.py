@@ -3,8 +3,10 @@
 Three families, each in a table keyed by op type:
 
 - ``GLUE``: stateless ops, pure functions ``(op, inputs) -> array``.
-- ``SYNAPSES``: weighted ops with a dense function ``(op, x) -> array``; a :class:`SynapseKernel` runs one per step,
-  or follows the active inputs through the op's connection matrix (``op.connection_matrix``) when they are few.
+- synapses: weighted ops, prepared once per op (:mod:`.prepare`: tensors cast, weight layouts, exactness). A
+  :class:`SynapseKernel` runs each step on the dense path (``DENSE``) or follows the active inputs on the event path
+  (``EVENT_PATHS``, compiled scatters from :mod:`.event_kernels`); :mod:`.cost` picks one per step. A one-to-one
+  synapse (Affine) is one compiled pass (:class:`OneToOne`).
 - ``POPULATIONS``: LIF and MLF neurons (float membranes, :class:`FloatMembranes`) and IntLIF neurons (the chip's
   integer arithmetic, :class:`IntMembranes`), whose membranes persist between steps.
 
@@ -12,38 +14,26 @@ Three families, each in a table keyed by op type:
 
 An integer graph (the quantizer's output) can be simulated *exactly* in less time: its synaptic sums over spikes and
 counts are integers small enough for float32 (:func:`exact_in_float32`), which lets a convolution sum in any order
-(:class:`Im2colConv`), and its neurons run on float currents and membranes in place (:class:`FloatIntMembranes`), bit
-for bit the arithmetic of :func:`snncompile.integer.cuba_step` on :data:`CHIP`.
+(:class:`Im2colConv`, the event kernels), and its neurons run the chip's integer arithmetic in one compiled pass per
+step (:class:`FloatIntMembranes`), bit for bit :func:`snncompile.integer.cuba_step` on :data:`CHIP`.
 """
 
-import dataclasses
 from functools import partial
 
+import numba
 import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
-from scipy import sparse
 
 from snncompile import integer
-from snncompile.chip import LOIHI2
 from snncompile.ir.geometry import conv_output_size
 from snncompile.ir.ops import (LIF, MLF, Add, Affine, AvgPool2d, BatchNorm, Conv2d, Flatten, Input, IntLIF, Linear,
                                MaxPool2d, Quantize, Readout, SEWLogic, SumPool2d)
-from snncompile.ir.ops.base import NEURON
 
-CHIP = LOIHI2  # the chip whose integer arithmetic the simulator runs (IntLIF neurons, the exact float32 sums)
+from . import cost, event_kernels
+from .prepare import CHIP, POOLS, exact_in_float32, in_dtype, prepared
 
-# Highest fraction of nonzero input entries at which ``mode="auto"`` takes the event path, per op type, from
-# bench/simulator_paths.py (2 cores, batch 64, float64; table in its docstring). The event path is faster below about
-# 5-7 % activity for a 16->16 3x3 conv at 32x32 (0.4x the dense time at 1 %, 5x at 50 %), below about 20 % for a 2x2
-# average pool (fan-out 1), and below 5-12 % for a 1024->256 linear layer (BLAS timing varies from run to run).
-EVENT_DENSITY_LIMIT = {Conv2d: 0.05, AvgPool2d: 0.15, SumPool2d: 0.15, Linear: 0.05, Readout: 0.05}
-# The same for an integer graph's exact float32 kernels (``bench/simulator_paths.py --exact``): the dense path of a
-# convolution (:class:`Im2colConv`, one BLAS product) is 2x faster than the event path already at 1 % activity for a
-# 16->16 conv at 32x32 and breaks even near 1.5 % for a 64->64 conv at 8x8; a 2x2 sum pool's event path wins below
-# about 25 %, a 1024->256 linear layer's below 2 %; a readout's dense product (10 outputs) always wins (None: never).
-# A whole simulation also pays for building each event path's connection matrix once per batch slice, so the
-# limits sit below the kernels' break-even points. Its keys are the op types that have an exact float32 path.
-EXACT_EVENT_DENSITY_LIMIT = {Conv2d: 0.002, SumPool2d: 0.2, Linear: 0.01, Readout: None}
+__all__ = ["CHIP", "MODES", "SUPPORTED", "FloatIntMembranes", "SynapseKernel", "exact_in_float32", "in_dtype",
+           "kernel_for"]
 
 MODES = ("auto", "event", "dense")
 
@@ -78,11 +68,6 @@ def batch_norm(op, inputs):
     return (x - channel_vector(op.mean, x)) * channel_vector(op.scale(), x) + channel_vector(op.bias, x)
 
 
-def affine(op, inputs):
-    (x,) = inputs
-    return x * channel_vector(op.scale, x) + channel_vector(op.shift, x)
-
-
 def add(op, inputs):
     return sum(inputs[1:], inputs[0])
 
@@ -97,16 +82,16 @@ def quantize(op, inputs):
     return np.rint(x * op.scale)
 
 
-GLUE = {Flatten: flatten, MaxPool2d: max_pool2d, BatchNorm: batch_norm, Affine: affine, Add: add, SEWLogic: sew_logic,
+GLUE = {Flatten: flatten, MaxPool2d: max_pool2d, BatchNorm: batch_norm, Add: add, SEWLogic: sew_logic,
         Quantize: quantize}
 
 
-# --- synapses: the dense path (op, x) -> output -------------------------------------------------------------------
+# --- synapses -----------------------------------------------------------------------------------------------------
 
 def conv2d(op, x):
     """im2col by strided windows, then one tensor contraction over (C_in, kH, kW)."""
     columns = windows(x, op.weight.shape[2:], op.stride, op.padding, 0.0)
-    out = np.moveaxis(np.tensordot(columns, op.weight, axes=([1, 4, 5], [1, 2, 3])), -1, 1)
+    out = np.ascontiguousarray(np.moveaxis(np.tensordot(columns, op.weight, axes=([1, 4, 5], [1, 2, 3])), -1, 1))
     return out if op.bias is None else out + channel_vector(op.bias, out)
 
 
@@ -123,6 +108,9 @@ def linear(op, x):
     return out if op.bias is None else out + op.bias
 
 
+DENSE = {Conv2d: conv2d, AvgPool2d: avg_pool2d, SumPool2d: sum_pool2d, Linear: linear, Readout: linear}
+
+
 class Im2colConv:
     """The dense path of a Conv2d whose sums are exact (:func:`exact_in_float32`), so that it may sum in any order.
 
@@ -133,14 +121,14 @@ class Im2colConv:
 
     CHUNK = 8
 
-    def __init__(self, op, in_shape: tuple, batch: int):
+    def __init__(self, prepared, in_shape: tuple, batch: int):
+        op = prepared.op
         c_out, c_in, kh, kw = op.weight.shape
         (sh, sw), (self.ph, self.pw) = op.stride, op.padding
         _, self.h, self.w = in_shape
         out_h, out_w = conv_output_size(self.h, kh, sh, self.ph), conv_output_size(self.w, kw, sw, self.pw)
-        dtype, chunk = op.weight.dtype, min(self.CHUNK, batch)
-        self.weight = np.ascontiguousarray(op.weight.transpose(2, 3, 1, 0).reshape(-1, c_out))
-        self.bias = op.bias
+        dtype, chunk = prepared.dtype, min(self.CHUNK, batch)
+        self.weight, self.bias = prepared.im2col_weight, op.bias
         self.padded = np.zeros((chunk, self.h + 2 * self.ph, self.w + 2 * self.pw, c_in), dtype)
         span = (sh * (out_h - 1) + 1, sw * (out_w - 1) + 1)  # the input rows and columns one tap's outputs read
         self.windows = sliding_window_view(self.padded, span, axis=(1, 2))[:, :kh, :kw, :, ::sh, ::sw].transpose(
@@ -158,55 +146,144 @@ class Im2colConv:
             np.copyto(self.columns[:n], self.windows[:n])
             np.matmul(self.columns[:n].reshape(-1, self.weight.shape[0]), self.weight,
                       out=self.product[:n].reshape(-1, self.weight.shape[1]))
-            self.out[start:start + n] = self.product[:n].transpose(0, 2, 1)
+            event_kernels.channels_first(self.product[:n], self.out[start:start + n])
         if self.bias is not None:
             self.out += channel_vector(self.bias, self.out)
         return self.out.reshape(self.out_shape)
 
 
-SYNAPSES = {Conv2d: conv2d, AvgPool2d: avg_pool2d, SumPool2d: sum_pool2d, Linear: linear, Readout: linear}
+def channel_blocks(batch: int, channels: int) -> int:
+    """Blocks of output channels per sample, so that an event kernel has at least two tasks per thread."""
+    return max(1, min(channels, -(-2 * numba.get_num_threads() // batch)))
+
+
+class ConvEvents:
+    """The event path of a Conv2d: :func:`.event_kernels.conv_scatter` into a channels-last buffer, then the
+    channels-first output."""
+
+    def __init__(self, prepared, in_shape: tuple, out_shape: tuple, batch: int):
+        self.prepared, self.out_shape = prepared, out_shape
+        channels, out_h, out_w = out_shape
+        self.channels_last = np.empty((batch, out_h, out_w, channels), prepared.dtype)
+        self.out = np.empty((batch, channels, out_h * out_w), prepared.dtype)
+        self.blocks = channel_blocks(batch, channels)
+
+    def __call__(self, x):
+        op, batch = self.prepared.op, x.shape[0]
+        event_kernels.conv_scatter(x, self.prepared.event_weight, self.prepared.bias, *op.stride, *op.padding,
+                                   self.blocks, self.channels_last)
+        event_kernels.channels_first(self.channels_last.reshape(batch, -1, self.out_shape[0]), self.out)
+        return self.out.reshape(batch, *self.out_shape)
+
+
+class LinearEvents:
+    """The event path of a Linear map or a Readout: :func:`.event_kernels.linear_scatter`."""
+
+    def __init__(self, prepared, in_shape: tuple, out_shape: tuple, batch: int):
+        self.prepared = prepared
+        self.out = np.empty((batch, *out_shape), prepared.dtype)
+        self.blocks = channel_blocks(batch, out_shape[0])
+
+    def __call__(self, x):
+        event_kernels.linear_scatter(x, self.prepared.event_weight, self.prepared.bias, self.blocks, self.out)
+        return self.out
+
+
+class PoolEvents:
+    """The event path of an average or sum pool: :func:`.event_kernels.pool_scatter`."""
+
+    def __init__(self, prepared, in_shape: tuple, out_shape: tuple, batch: int):
+        op = prepared.op
+        self.prepared = prepared
+        self.out = np.empty((batch, *out_shape), prepared.dtype)
+        self.blocks = channel_blocks(batch, out_shape[0])
+        average = isinstance(op, AvgPool2d)
+        self.weight, self.divisor = (1.0, float(op.kernel[0] * op.kernel[1])) if average else (float(op.weight), 1.0)
+
+    def __call__(self, x):
+        op = self.prepared.op
+        event_kernels.pool_scatter(x, *op.kernel, *op.stride, *op.padding, self.weight, self.divisor, self.blocks,
+                                   self.out)
+        return self.out
+
+
+EVENT_PATHS = {Conv2d: ConvEvents, Linear: LinearEvents, Readout: LinearEvents, AvgPool2d: PoolEvents,
+               SumPool2d: PoolEvents}
 
 
 class SynapseKernel:
     """A synaptic node for one simulation: computes each step on the dense path or on the event path.
 
-    The event path multiplies the active inputs (a CSR matrix ``[B, N_in]``) by the op's connection matrix
-    ``[N_in, N_out]`` (``op.connection_matrix``), built on first use, so its work is the number of active inputs times
-    their fan-out. Analog inputs always take the dense path; event inputs take the event path when ``mode="event"``,
-    or in ``mode="auto"`` when at most ``limits[type(op)]`` of their entries are nonzero (``None``: never). ``paths``
-    counts the steps each path computed.
-    """
+    The event path scans each sample's input and scatters the weights of its active positions into the outputs they
+    reach (a compiled kernel of :mod:`.event_kernels`), so its work is the active inputs times their fan-out, and its
+    memory the layer's weights and activations. Analog inputs always take the dense path; event inputs take the event
+    path when ``mode="event"``, or in ``mode="auto"`` when :mod:`.cost` predicts it is faster for this step's active
+    inputs; a silent step returns the bias, the same array at every such step. Each path allocates its buffers when it
+    first runs. ``paths`` counts the steps
+    each path computed."""
 
-    def __init__(self, op, in_info, out_shape: tuple, mode: str, dtype, dense=None, limits=EVENT_DENSITY_LIMIT):
-        self.op, self.in_shape, self.out_shape, self.dtype = op, in_info.shape, out_shape, dtype
-        self.dense = dense or SYNAPSES[type(op)]
-        self.density_limit = {"event": 1.0, "dense": None, "auto": limits[type(op)]}[mode]
-        self.events = in_info.is_events and self.density_limit is not None
-        self.connections = self.bias = None
-        self.paths = {"event": 0, "dense": 0}
+    def __init__(self, prepared, in_info, out_shape: tuple, batch: int, mode: str):
+        op = prepared.op
+        self.prepared, self.paths = prepared, {"event": 0, "dense": 0}
+        self.in_shape, self.out_shape, self.batch = in_info.shape, out_shape, batch
+        self.scatter = self.dense_path = self.silent = None  # made on first use: their buffers
+        self.events = in_info.is_events and mode != "dense"
+        self.auto = mode == "auto"
+        if self.events:
+            self.counts = np.empty(batch, np.int64)
+            self.positions = batch * (in_info.size + int(np.prod(out_shape)))
+            self.dense_seconds = cost.dense_seconds("pool" if isinstance(op, POOLS) else "blas", prepared.dtype,
+                                                    batch * prepared.macs)
 
     def __call__(self, inputs):
         (x,) = inputs
-        if self.events and np.count_nonzero(x != 0) <= self.density_limit * x.size:  # 10x faster than on floats
-            self.paths["event"] += 1
-            flat = np.ascontiguousarray(x).reshape(x.shape[0], -1)
-            return self.event(flat, np.flatnonzero(flat))
+        if self.events:
+            x = np.ascontiguousarray(x)
+            synapse = self.prepared
+            if self.auto:
+                event_kernels.active_counts(x.reshape(x.shape[0], -1), self.counts)
+                if not self.counts.any():  # silent: the output is the bias
+                    self.paths["event"] += 1
+                    return self.silent_output(x.shape[0])
+            if not self.auto or self.dense_seconds >= cost.event_seconds(
+                    synapse.dtype, self.counts.sum(), synapse.fan_out, synapse.row_length, self.positions):
+                self.paths["event"] += 1
+                if self.scatter is None:
+                    self.scatter = EVENT_PATHS[type(synapse.op)](synapse, self.in_shape, self.out_shape, self.batch)
+                return self.scatter(x)
         self.paths["dense"] += 1
-        return self.dense(self.op, x)
+        return self.dense(x)
 
-    def event(self, flat: np.ndarray, active: np.ndarray) -> np.ndarray:
-        """The output from the inputs ``flat`` ``[B, N_in]`` whose nonzero entries are at flat indices ``active``."""
-        if self.connections is None:
-            matrix, self.bias = self.op.connection_matrix(self.in_shape)
-            self.connections = matrix.astype(self.dtype, copy=False)
-        batch, width = flat.shape
-        rows = sparse.csr_matrix((flat.ravel()[active], active % width,
-                                  np.searchsorted(active, np.arange(batch + 1) * width)), shape=flat.shape)
-        product = rows @ self.connections
-        out = product.toarray() if sparse.issparse(product) else product
-        if self.bias is not None:
-            out += self.bias
-        return out.reshape(batch, *self.out_shape)
+    def silent_output(self, batch: int) -> np.ndarray:
+        """The output of a step without input events: the bias of every output channel (made once, then reused)."""
+        if self.silent is None:
+            bias = self.prepared.bias.reshape(-1, *([1] * (len(self.out_shape) - 1)))
+            self.silent = np.ascontiguousarray(np.broadcast_to(bias, (self.batch, *self.out_shape)))
+        return self.silent[:batch]
+
+    def dense(self, x):
+        if self.dense_path is None:
+            op = self.prepared.op
+            self.dense_path = partial(DENSE[type(op)], op) if self.prepared.im2col_weight is None else partial(
+                Im2colConv(self.prepared, self.in_shape, self.batch), op)
+        return self.dense_path(x)
+
+
+class OneToOne:
+    """An Affine (one-to-one synapse, ``x * scale + shift`` per channel) in one compiled pass
+    (:func:`.event_kernels.one_to_one`): a silent input only writes the shift."""
+
+    def __init__(self, prepared, in_info, batch: int):
+        self.prepared = prepared
+        self.plane = in_info.size // in_info.shape[0]
+        self.out = np.empty((batch, *in_info.shape), prepared.dtype)
+
+    def __call__(self, inputs):
+        (x,) = inputs
+        flat = np.ascontiguousarray(x).reshape(x.shape[0], -1)
+        event_kernels.one_to_one(flat, self.prepared.event_weight, self.prepared.bias, self.plane,
+                                 self.out.reshape(x.shape[0], -1))
+        return self.out
 
 
 # --- populations: neurons with membranes --------------------------------------------------------------------------
@@ -273,114 +350,47 @@ class IntMembranes:
 
 
 class FloatIntMembranes:
-    """An IntLIF node computed as :func:`snncompile.integer.cuba_step` computes it, bit for bit, on floating-point
-    currents and membranes updated in place (fewer passes over memory and no allocation per step).
+    """An IntLIF node computed as :func:`snncompile.integer.cuba_step` computes it, bit for bit, in one compiled pass
+    per step (:func:`.event_kernels.cuba_update`: the same integer operations on int64, every neuron once) on
+    float32 currents and membranes updated in place.
 
-    Every value of the arithmetic is an integer of at most 36 bits, which float64 holds exactly: a decay
-    ``sign(x) * ((|x| * D) >> 12)`` of the current ``u`` or the membrane ``v`` (both at most ``2**23`` in magnitude)
-    is ``trunc(x * (D / 4096))`` (``D / 4096`` is exact and the product has at most 24 + 12 significant bits), and
-    ``I << 6`` is ``64 * I``. When both decays are powers of two (or 0) — 1024 for the MLF and STBP decay 0.25, 2048
-    for 0.5, 4096 without leak, ``Du = 0`` for a current without memory — a decay only moves the exponent, and
-    float32 is exact too: a current ``64 * I`` is at most ``2**23`` in magnitude (below), so the kept current plus it
-    is an integer below ``2**24``, wrapped back into ``(-2**23, 2**23]``; adding the bias ``64 * b`` (at most
-    ``2**18``) keeps it below ``2**24``; a membrane is at most ``2**23 - 1``, so the membrane plus that is exact up
-    to ``2**24``, and a sum beyond rounds to a value beyond, which saturates either way.
-
-    Without current decay (``Du = 0``) ``u`` is only this step's ``64 * I`` and is not kept. The current must be
-    integer-valued (it is in a quantized graph). A step whose current is outside ``+-CHIP.current_max``, where
-    ``I << 6`` alone would wrap around 24 bits, is run by ``cuba_step`` itself."""
+    float32 holds the state exactly: the current ``u`` is wrapped into ``(-2**23, 2**23]`` and the membrane ``v``
+    saturates at ``+-(2**23 - 1)``, and float32 holds every integer up to ``2**24``. The synaptic input may be any
+    float array of integer values (a float32 sum of spikes or counts, a float64 host current); like ``cuba_step``'s
+    caller it is truncated to an integer. Without current decay (``Du = 0``) ``u`` is only this step's ``I << 6`` and
+    is not kept (``current`` is ``None``). The update counts the spikes it emits (:meth:`emitted`)."""
 
     def __init__(self, op, shape: tuple, batch: int):
         self.op = op
-        decays = (op.decay_12bit, op.current_decay_12bit)
-        dtype = np.float32 if all(d & (d - 1) == 0 for d in decays) else np.float64
-        self.decay, self.current_decay = (d / CHIP.decay_one for d in decays)
-        self.int_bias = channel_bias(op, shape)
-        self.bias = None if op.bias is None else (self.int_bias << CHIP.current_shift).astype(dtype)
-        self.threshold = dtype(op.threshold << CHIP.current_shift)
-        self.state_max = dtype(CHIP.state_max)  # bounds of the membrane's type: a Python int is much slower
-        self.membrane = np.zeros((batch, *shape), dtype)
+        self.bias = (channel_bias(op, shape) << CHIP.current_shift).reshape(-1) if op.bias is not None \
+            else np.zeros(shape[0], np.int64)
+        self.rows = batch * shape[0]  # one row per sample and channel
+        self.membrane = np.zeros((batch, *shape), np.float32)
         self.current = np.zeros_like(self.membrane) if op.current_decay_12bit else None
-        self.input = np.empty_like(self.membrane)
-        self.fired = np.empty(self.membrane.shape, bool)
-        self.spikes = np.empty(self.membrane.shape, np.float32)
+        self.spikes = np.empty_like(self.membrane)
+        self.fired_per_row = np.empty(self.rows, np.int64)
 
     def __call__(self, inputs):
         (synaptic,) = inputs
-        if synaptic.min() < -CHIP.current_max or synaptic.max() > CHIP.current_max:
-            return self.wrapping_step(synaptic)
-        v = self.membrane
-        np.multiply(v, self.decay, out=v)
-        np.trunc(v, out=v)
-        v += self.membrane_input(synaptic)
-        np.clip(v, -self.state_max, self.state_max, out=v)
-        np.greater(v, self.threshold, out=self.fired)
-        np.copyto(self.spikes, self.fired)
-        v *= np.logical_not(self.fired, out=self.fired)  # reset to 0 (several times faster than putmask)
+        op, rows = self.op, self.rows
+        current = self.membrane if self.current is None else self.current  # not read without current decay
+        event_kernels.cuba_update(np.ascontiguousarray(synaptic).reshape(rows, -1), current.reshape(rows, -1),
+                                  self.membrane.reshape(rows, -1), self.spikes.reshape(rows, -1),
+                                  self.fired_per_row, self.bias, self.current is not None, op.current_decay_12bit, op.decay_12bit,
+                                  op.threshold << CHIP.current_shift, CHIP.current_shift, CHIP.decay_bits,
+                                  CHIP.state_bits, CHIP.state_max)
         return self.spikes
 
-    def membrane_input(self, synaptic):
-        """``u + (bias << 6)``, what the membranes add this step (in ``self.input``), after updating ``u``."""
-        added = np.multiply(synaptic, 1 << CHIP.current_shift, out=self.input)
-        if self.current is not None:
-            added = self.kept_current_plus(added)
-        return added if self.bias is None else np.add(added, self.bias, out=self.input)
-
-    def kept_current_plus(self, shifted):
-        """The current ``u = wrap(trunc(u * Du / 4096) + shifted)``, updated in place."""
-        u = self.current
-        np.multiply(u, self.current_decay, out=u)
-        np.trunc(u, out=u)
-        u += shifted
-        if u.max() > CHIP.state_max + 1 or u.min() <= -(CHIP.state_max + 1):  # beyond the 24-bit register
-            u[...] = integer.wrap_state(u.astype(np.int64), CHIP)
-        return u
-
-    def wrapping_step(self, synaptic):
-        op = self.op
-        current = 0 if self.current is None else self.current.astype(np.int64)
-        fired, current, membrane = integer.cuba_step(
-            current, self.membrane.astype(np.int64), synaptic.astype(np.int64), op.current_decay_12bit,
-            op.decay_12bit, self.int_bias, op.threshold, CHIP)
-        self.membrane[...] = membrane
-        if self.current is not None:
-            self.current[...] = current
-        np.copyto(self.spikes, fired)
-        return self.spikes
+    def emitted(self) -> np.ndarray:
+        """The spikes of each sample at the last step (counted by the update itself)."""
+        return self.fired_per_row.reshape(self.spikes.shape[0], -1).sum(axis=1)
 
 
 POPULATIONS = {LIF: FloatMembranes, MLF: FloatMembranes, IntLIF: IntMembranes}
 
+SYNAPSES = (*DENSE, Affine)
+
 SUPPORTED = frozenset({Input, *GLUE, *SYNAPSES, *POPULATIONS})
-
-
-def in_dtype(op, dtype):
-    """``op`` with its tensors cast to ``dtype`` (integer weights too: their sums stay exact in float64 up to 2**53);
-    an IntLIF keeps its integer bias."""
-    if op.role == NEURON:
-        return op
-    cast = {name: tensor.astype(dtype, copy=False) for name, tensor in op.tensors().items()}
-    return dataclasses.replace(op, **cast) if cast else op
-
-
-def exact_in_float32(op, in_info) -> bool:
-    """Whether synaptic ``op`` computes exactly in float32 on inputs ``in_info``: an op type with an exact float32 path
-    (:data:`EXACT_EVENT_DENSITY_LIMIT`), integer weights and bias, inputs that are spikes or counts (integers in
-    ``0..max_count``), and no partial sum beyond ``CHIP.current_max`` (131071) in magnitude — the largest sum of
-    ``|weight|`` into one output (``op.fan_in_sum``) times ``max_count``, plus ``|bias|``, bounds every partial sum in
-    any order. float32 holds every integer up to ``2**24`` exactly, so every product and partial sum is exact.
-
-    The quantizer's range analysis bounds each population's whole synaptic input by ``current_max``, so in an integer
-    graph this holds for every synapse, and an Add of several synapses' currents into one population stays below
-    ``2**24`` as well; the check here makes each synapse prove its own share, and one that cannot stays in float64."""
-    if not in_info.is_events or type(op) not in EXACT_EVENT_DENSITY_LIMIT:
-        return False
-    weights, bias = op.weights(), op.bias_values()
-    tensors = [weights] if bias is None else [weights, bias]
-    if not all(np.array_equal(tensor, np.rint(tensor)) for tensor in tensors):
-        return False
-    largest_bias = 0.0 if bias is None else float(np.abs(bias).max())
-    return op.fan_in_sum(weights.astype(np.float64)) * in_info.max_count + largest_bias <= CHIP.current_max
 
 
 def kernel_for(node, in_infos: tuple, batch: int, mode: str, dtype, exact: bool = False):
@@ -388,17 +398,17 @@ def kernel_for(node, in_infos: tuple, batch: int, mode: str, dtype, exact: bool 
     simulation, with fresh state.
 
     ``exact``: ``node`` belongs to an integer graph simulated in its fastest exact arithmetic: a synapse that
-    :func:`exact_in_float32` admits computes in float32 (a convolution by :class:`Im2colConv` on its dense path), an
-    IntLIF node is a :class:`FloatIntMembranes`; everything else computes in ``dtype`` as without it."""
-    if exact and exact_in_float32(node.op, in_infos[0]):
-        op = in_dtype(node.op, np.float32)
-        dense = Im2colConv(op, in_infos[0].shape, batch) if isinstance(op, Conv2d) else None
-        return SynapseKernel(op, in_infos[0], node.info.shape, mode, np.float32, dense, EXACT_EVENT_DENSITY_LIMIT)
-    if exact and isinstance(node.op, IntLIF):
-        return FloatIntMembranes(node.op, node.info.shape, batch)
-    op = in_dtype(node.op, dtype)
+    :func:`exact_in_float32` admits computes in float32, an IntLIF node is a :class:`FloatIntMembranes`; everything
+    else computes in ``dtype`` as without it."""
+    op = node.op
+    if exact and isinstance(op, IntLIF):
+        return FloatIntMembranes(op, node.info.shape, batch)
+    if isinstance(op, SYNAPSES):
+        synapse = prepared(op, in_infos[0], node.info, dtype, exact)
+        if isinstance(op, Affine):
+            return OneToOne(synapse, in_infos[0], batch)
+        return SynapseKernel(synapse, in_infos[0], node.info.shape, batch, mode)
+    op = in_dtype(op, dtype)
     if type(op) in GLUE:
         return partial(GLUE[type(op)], op)
-    if type(op) in SYNAPSES:
-        return SynapseKernel(op, in_infos[0], node.info.shape, mode, dtype)
     return POPULATIONS[type(op)](op, node.info.shape, batch, dtype)

@@ -2,10 +2,10 @@
 
 Within a timestep every node runs once, in graph order, so a signal crosses any number of layers in the same step, as
 in the PyTorch models (DESIGN §2). Kernels (:mod:`.kernels`) do the arithmetic; this loop only wires them together,
-counts the events each node emits and keeps the outputs asked for.
+counts the events each node emits and keeps the outputs asked for. A node that holds no state and reads only inputs
+fed identically at every step (a direct-encoded image and the host layers on it) is computed once, at the first step.
 """
 
-import os
 import time
 from collections.abc import Mapping
 from concurrent.futures import ThreadPoolExecutor
@@ -15,9 +15,12 @@ import numpy as np
 from threadpoolctl import threadpool_limits
 
 from snncompile.errors import ConfigError, GraphError, require_count
+from snncompile.ir.ops import Add, Flatten, Input
+from snncompile.ir.ops.base import NEURON
 
 from ..base import ops_without_support, unsupported_error
 from ..result import Result
+from .event_kernels import run_serially, sample_sums
 from .kernels import MODES, SUPPORTED, SynapseKernel, kernel_for
 
 
@@ -32,14 +35,18 @@ def simulate(graph, inputs, T: int, *, record=(), mode: str = "auto", dtype=None
     ``inputs``: the array of the graph's single Input node, or a dict of arrays by Input node name: ``[B, *shape]`` for
     ``encoding="direct"`` (fed at every step), ``[T, B, *shape]`` for ``encoding="frames"`` (step ``t`` gets ``[t]``).
     ``record``: node names whose outputs at every step are kept, or ``"all"`` for every node emitting spikes or counts.
-    ``mode``: ``"auto"`` picks the event or dense path of each synaptic node at each step by its input's activity;
-    ``"event"`` and ``"dense"`` force one (analog inputs always take the dense path). ``dtype``: the floating-point
-    type of every computation; ``None`` is float64, except that an integer graph (``graph.metadata["integer"]``, the
-    quantizer's output) then runs in its fastest exact arithmetic: synaptic sums over spikes and counts in float32 and
-    neurons on float membranes in place, with the same results bit for bit (see :func:`.kernels.kernel_for`). Pass
+    ``mode``: ``"auto"`` picks the event or dense path of each synaptic node at each step, whichever :mod:`.cost`
+    predicts faster for the step's active inputs (a silent input always takes the event path, which only writes the
+    bias); ``"event"`` and ``"dense"`` force one (analog inputs always take the dense path). ``dtype``: the
+    floating-point type of every computation; ``None`` is float64, except that an integer graph
+    (``graph.metadata["integer"]``, the quantizer's output) then runs in its fastest exact arithmetic: synaptic sums
+    over spikes and counts in float32 and the chip's neuron arithmetic in one compiled pass per step, with the same
+    results bit for bit (see :func:`.kernels.kernel_for`). Every op is prepared once (:mod:`.prepare`) and reused by
+    every later simulation of the graph. Pass
     ``dtype=np.float64`` for the reference arithmetic (:func:`snncompile.integer.cuba_step` on int64 state).
-    ``workers``: threads that each simulate a slice of the batch (samples are independent; NumPy releases the GIL in
-    its array loops); default: one per CPU core, as long as every slice keeps ``MIN_SLICE`` samples.
+    ``workers``: threads that each simulate a slice of the batch with single-threaded kernels (samples are
+    independent; the kernels release the GIL); default: one slice, whose compiled kernels and BLAS products use every
+    core at any batch size.
 
     The result's ``output`` is the graph's first output averaged over the ``T`` steps: for a Readout, its value.
     """
@@ -57,22 +64,19 @@ def simulate(graph, inputs, T: int, *, record=(), mode: str = "auto", dtype=None
     run = partial(run_slice, graph, T=T, record=names, mode=mode, dtype=dtype, exact=exact)
     if len(slices) == 1:
         result = run(feeds)
-    else:  # one BLAS thread per slice: the slices already keep every core busy
-        with ThreadPoolExecutor(len(slices)) as pool, threadpool_limits(1, user_api="blas"):
+    else:  # one BLAS thread and serial kernels per slice: the slices keep the cores busy
+        with ThreadPoolExecutor(len(slices), initializer=run_serially) as pool, threadpool_limits(1, user_api="blas"):
             result = merge(list(pool.map(run, [{name: feed[:, part] for name, feed in feeds.items()}
                                                for part in slices])))
     result.seconds = time.perf_counter() - start
     return result
 
 
-MIN_SLICE = 16
-
-
 def batch_slices(batch: int, workers) -> list:
-    """The batch cut into at most ``workers`` (default: the CPU cores) near-equal slices of at least ``MIN_SLICE``."""
+    """The batch cut into ``workers`` (default: 1) near-equal slices (at most one per sample)."""
     if workers is not None and (isinstance(workers, bool) or not isinstance(workers, int) or workers < 1):
         raise ConfigError(f"workers must be a positive number of threads, got {workers!r}")
-    count = workers or min(os.cpu_count() or 1, max(1, batch // MIN_SLICE))
+    count = workers or 1
     bounds = np.linspace(0, batch, min(count, batch) + 1).astype(int)
     return [slice(a, b) for a, b in zip(bounds[:-1], bounds[1:])]
 
@@ -82,23 +86,52 @@ def run_slice(graph, feeds: dict, *, T: int, record: list, mode: str, dtype, exa
     batch = next(iter(feeds.values())).shape[1]
     kernels = {node.name: kernel_for(node, tuple(graph[i].info for i in node.inputs), batch, mode, dtype, exact)
                for node in graph if node.name not in feeds}
+    constant = constant_nodes(graph)
     spike_counts = {node.name: np.zeros((T, batch), np.int64) for node in graph if node.info.is_events}
+    sums = np.empty(batch)
     recorded = {name: np.zeros((T, batch, *graph[name].info.shape), dtype) for name in record}
     output_name = graph.outputs[0]
     output_sum = np.zeros((batch, *graph[output_name].info.shape), dtype)
+    values = {}
     for t in range(T):
-        values = {}
         for node in graph:
-            values[node.name] = (feeds[node.name][t] if node.name in feeds
-                                 else kernels[node.name]([values[i] for i in node.inputs]))
+            if node.name in feeds:
+                values[node.name] = feeds[node.name][t]
+            elif t == 0 or node.name not in constant:
+                values[node.name] = kernels[node.name]([values[i] for i in node.inputs])
         for name, counts in spike_counts.items():
-            counts[t] = values[name].reshape(batch, -1).sum(axis=1, dtype=np.float64)
+            counts[t] = step_events(graph[name], kernels.get(name), values[name], spike_counts, t, sums)
         for name, outputs in recorded.items():
             outputs[t] = values[name]
         output_sum += values[output_name]
-    paths = {name: kernel.paths for name, kernel in kernels.items() if isinstance(kernel, SynapseKernel)}
+    paths = {name: kernel.paths for name, kernel in kernels.items()
+             if isinstance(kernel, SynapseKernel) and name not in constant}
     output_scale = getattr(graph[output_name].op, "output_scale", 1.0)
     return Result(output_sum / T / output_scale, spike_counts, recorded, paths)
+
+
+def step_events(node, kernel, value, spike_counts: dict, t: int, sums: np.ndarray) -> np.ndarray:
+    """The events each sample's ``node`` emitted at step ``t`` (``value``: its output): counted by its kernel, the sum
+    of its inputs' events (an Add of events), its input's (a Flatten), or else summed here."""
+    if hasattr(kernel, "emitted"):
+        return kernel.emitted()
+    if isinstance(node.op, (Add, Flatten)):
+        return sum(spike_counts[name][t] for name in node.inputs)
+    sample_sums(np.ascontiguousarray(value).reshape(value.shape[0], -1), sums)
+    return sums
+
+
+def constant_nodes(graph) -> set:
+    """The nodes whose value is the same at every step: direct-encoded Inputs, and every node without state whose
+    inputs are all such nodes (computed once; not listed in a result's ``paths``)."""
+    constant = set()
+    for node in graph:
+        if isinstance(node.op, Input):
+            if node.op.encoding == "direct":
+                constant.add(node.name)
+        elif not node.op.integrates and node.op.role != NEURON and all(i in constant for i in node.inputs):
+            constant.add(node.name)
+    return constant
 
 
 def merge(results: list) -> Result:
