@@ -94,56 +94,62 @@ def is_checkpoint(path) -> bool:
         return False
 
 
-def _read(path: Path) -> object:
-    """What a safe ``torch.load`` finds in ``path``, or a :class:`CheckpointError` saying why there is nothing."""
+def _read(path: Path, what: str = "checkpoint", remedy: str = _REMEDY) -> object:
+    """What a safe ``torch.load`` finds in ``path``, or a :class:`CheckpointError` saying why there is nothing
+    (``what`` the file is to the user, ``remedy`` what to do about a file that is not one)."""
     if not path.exists():
-        raise CheckpointError(f"checkpoint {path} does not exist; check the path, or train a model with "
-                              f"`snncompile train --arch NAME --data digits --epochs E -o {path}`")
+        hint = (f"train a model with `snncompile train --arch NAME --data digits --epochs E -o {path}`"
+                if what == "checkpoint" else "save one with torch.save(model.state_dict(), path)")
+        raise CheckpointError(f"{what} {path} does not exist; check the path, or {hint}")
     if not path.is_file():
-        raise CheckpointError(f"checkpoint {path} is not a file; pass the .pt file written by `snncompile train`")
+        raise CheckpointError(f"{what} {path} is not a file; pass the .pt file torch.save wrote")
     try:
         file = open(path, "rb")
     except OSError as err:
-        raise CheckpointError(f"cannot read checkpoint {path}: {err.strerror or err}") from None
+        raise CheckpointError(f"cannot read {what} {path}: {err.strerror or err}") from None
     if zipfile.is_zipfile(path):  # torch.save's format; older pickle-only files are left to torch.load
-        _check_archive(path)
+        _check_archive(path, remedy)
     if file.read(len(HDF5_SIGNATURE)) == HDF5_SIGNATURE:
         file.close()
-        raise CheckpointError(f"{path} is an HDF5 file, not a checkpoint (a torch.save'd .pt): snncompile reads HDF5 "
+        raise CheckpointError(f"{path} is an HDF5 file, not a {what} (a torch.save'd .pt): snncompile reads HDF5 "
                               f"files that are NIR graphs named *.nir, or lava-dl netx networks (groups layer/0, "
-                              f"layer/1, ...); rename a NIR graph to .nir, or pass a checkpoint")
+                              f"layer/1, ...); rename a NIR graph to .nir, or pass a {what}")
     file.seek(0)
     try:
         with file, warnings.catch_warnings():
             warnings.simplefilter("ignore")  # torch warns about foreign pickle protocols before it fails on them
             return torch.load(file, weights_only=True, map_location="cpu")
     except pickle.UnpicklingError:
-        raise CheckpointError(f"{path} is not an snncompile checkpoint: it holds Python objects other than tensors "
-                              f"and plain values, which a safe load refuses; {_REMEDY.format(path=path)}") from None
+        raise CheckpointError(f"{path} is not an snncompile {what}: it holds Python objects other than tensors "
+                              f"and plain values, which a safe load refuses; {remedy.format(path=path)}") from None
     except Exception:  # on a damaged or foreign file torch.load fails with whatever its reader meets first
-        raise CheckpointError(f"{path} is not a readable checkpoint: the file is truncated, corrupted or was not "
-                              f"written by torch.save; {_REMEDY.format(path=path)}") from None
+        raise CheckpointError(f"{path} is not a readable {what}: the file is truncated, corrupted or was not "
+                              f"written by torch.save; {remedy.format(path=path)}") from None
 
 
-def _check_archive(path: Path) -> None:
+def _check_archive(path: Path, remedy: str = _REMEDY) -> None:
     """The zip archive ``torch.save`` wrote, intact: what it declares fits in memory and every entry matches its CRC
     (torch's reader does not check them, so a flipped byte would otherwise load as a changed weight)."""
     try:
         with zipfile.ZipFile(path) as archive:
             declared = sum(info.file_size for info in archive.infolist())
-            require_memory(declared, f"checkpoint {path}", f"the archive declares more than a checkpoint holds; "
-                           f"{_REMEDY.format(path=path)}", CheckpointError)
+            require_memory(declared, f"file {path}", f"the archive declares more than it holds; "
+                           f"{remedy.format(path=path)}", CheckpointError)
             damaged = archive.testzip()
     except (OSError, EOFError, ValueError, NotImplementedError, zipfile.BadZipFile, zlib.error):
-        raise CheckpointError(f"{path} is not a readable checkpoint: the file is truncated, corrupted or was not "
-                              f"written by torch.save; {_REMEDY.format(path=path)}") from None
+        raise CheckpointError(f"{path} is not a readable file of torch.save: it is truncated or corrupted; "
+                              f"{remedy.format(path=path)}") from None
     if damaged is not None:
         raise CheckpointError(f"{path} is corrupted: its entry {damaged} does not match its checksum; "
-                              f"{_REMEDY.format(path=path)}")
+                              f"{remedy.format(path=path)}")
 
 
 def _validate(path: Path, checkpoint: object) -> None:
     """Check the layout of a checkpoint dict: version, keys and the type of each value."""
+    if _tensors_in(checkpoint):
+        raise CheckpointError(f"{path} holds weights only (a state_dict), not an snncompile checkpoint: pass the code "
+                              f"that builds the model with them: `snncompile compile path/to/net.py:factory "
+                              f"--weights {path} --input-shape C,H,W --T N -o OUT` (factory() returns the nn.Module)")
     if not isinstance(checkpoint, dict):
         raise CheckpointError(f"{path} is not an snncompile checkpoint: it holds a {type(checkpoint).__name__}, "
                               f"not a dict with keys {', '.join(KEYS)}; {_REMEDY.format(path=path)}")
@@ -173,6 +179,54 @@ def _validate(path: Path, checkpoint: object) -> None:
     if bad:
         raise CheckpointError(f"{path} is malformed: 'state_dict' entries {', '.join(bad[:5])} are not named tensors; "
                               f"{_REMEDY.format(path=path)}")
+
+
+_WEIGHTS_REMEDY = "save the weights with torch.save(model.state_dict(), {path})"
+STATE_DICT_KEYS = ("state_dict", "model_state_dict", "model", "net", "network", "module", "weights", "params")
+
+
+def load_weights(model: nn.Module, path) -> None:
+    """Fill ``model`` from the weights saved in ``path`` (``strict=True``), read with ``weights_only=True``: a plain
+    ``state_dict``, or one nested in a dict (under ``state_dict``, ``model``, ``net``, ...: the first of
+    :data:`STATE_DICT_KEYS` present, or the only dict of tensors there is), with a ``module.`` prefix that
+    ``DataParallel`` adds taken off when the model has none. One :class:`CheckpointError` names the file and the
+    tensors that do not fit."""
+    path = Path(path)
+    state_dict = _nested_state_dict(path, _read(path, "weights file", _WEIGHTS_REMEDY))
+    _check_values(path, state_dict)
+    expected = model.state_dict()
+    if not any(name in expected for name in state_dict) and all(k.startswith("module.") for k in state_dict):
+        state_dict = {name[len("module."):]: tensor for name, tensor in state_dict.items()}
+    mismatch = _state_dict_mismatch(expected, state_dict)
+    if mismatch:
+        raise CheckpointError(f"the weights in {path} do not fit {type(model).__name__} ({mismatch}); save "
+                              f"model.state_dict() of the same model the factory builds")
+    model.load_state_dict(state_dict, strict=True)
+
+
+def _nested_state_dict(path: Path, content) -> dict:
+    """The ``{name: tensor}`` dict in what ``torch.load`` read from ``path`` (see :func:`load_weights`)."""
+    if _tensors_in(content):
+        return content
+    if isinstance(content, dict):
+        for key in STATE_DICT_KEYS:
+            if _tensors_in(content.get(key)):
+                return content[key]
+        found = [key for key, value in content.items() if _tensors_in(value)]
+        if len(found) == 1:
+            return content[found[0]]
+        raise CheckpointError(f"{path} holds no single state_dict: " + (
+            f"several dicts of tensors ({', '.join(map(str, found))}); save the one of the model alone"
+            if found else f"its keys {', '.join(map(str, list(content)[:6]))} hold no dict of tensors; "
+                          f"{_WEIGHTS_REMEDY.format(path=path)}"))
+    raise CheckpointError(f"{path} holds a {type(content).__name__}, not a state_dict; "
+                          f"{_WEIGHTS_REMEDY.format(path=path)}")
+
+
+def _tensors_in(value) -> bool:
+    """Whether ``value`` is a non-empty dict of named tensors (a state_dict)."""
+    return isinstance(value, dict) and bool(value) and all(
+        isinstance(k, str) and isinstance(v, torch.Tensor) for k, v in value.items())
 
 
 def _build(path: Path, checkpoint: dict, device: torch.device) -> nn.Module:
@@ -219,14 +273,18 @@ def _is_plain(value) -> bool:
     return value is None or type(value) in (bool, int, float, str)
 
 
-def _check_state_dict(path: Path, model: nn.Module, state_dict: dict) -> None:
-    """Compare the saved weights with the rebuilt model: names and shapes, reported in one message."""
-    expected = model.state_dict()
+def _state_dict_mismatch(expected: dict, state_dict: dict) -> str:
+    """How ``state_dict`` differs from a model's ``expected`` one (missing and unexpected names, other shapes), or ''."""
     missing = [name for name in expected if name not in state_dict]
     unexpected = [name for name in state_dict if name not in expected]
     reshaped = [f"{name} {tuple(state_dict[name].shape)} instead of {tuple(tensor.shape)}"
                 for name, tensor in expected.items() if name in state_dict and state_dict[name].shape != tensor.shape]
-    mismatch = _differences(missing=missing, unexpected=unexpected, wrong_shape=reshaped)
+    return _differences(missing=missing, unexpected=unexpected, wrong_shape=reshaped)
+
+
+def _check_state_dict(path: Path, model: nn.Module, state_dict: dict) -> None:
+    """Compare the saved weights with the rebuilt model: names and shapes, reported in one message."""
+    mismatch = _state_dict_mismatch(model.state_dict(), state_dict)
     if mismatch:
         raise CheckpointError(f"the weights in {path} do not fit architecture {model.arch!r} with its saved config "
                               f"({mismatch}); {_REMEDY.format(path=path)}")

@@ -49,3 +49,13 @@ def test_estimate_energy_prints_the_energy_per_inference(tiny_checkpoint):
     total = re.search(r"per inference: ([\d,.]+) SOPs, 3,872 MACs \(every step; 1,936 once per input\), "
                       r"([\d,.]+) nJ; equivalent ANN ([\d,.]+) nJ", printed)
     assert total and number(total[1]) > 0 and number(total[2]) > 0 and number(total[3]) > 0
+
+
+def test_custom_neuron_registers_a_converter_and_compiles_exactly():
+    printed = run_example("custom_neuron.py", "--T", "3", "--samples", "8")
+    assert re.search(r"traced: input \(Input\), conv1 \(Conv2d\), sn1 \(LIF\), conv2 \(Conv2d\), sn2 \(LIF\), ",
+                     printed)
+    assert re.search(r"float simulation vs PyTorch: the same spikes at every step \([\d,]+ spikes\)", printed)
+    assert "integer network, numpy vs onnx: identical spikes and logits" in printed
+    agreement = re.search(r"integer vs float: ([\d.]+)% of predictions and ([\d.]+)% of spikes agree", printed)
+    assert agreement and number(agreement[2]) > 90

@@ -5,7 +5,7 @@ import torch
 from torch import nn
 
 from conftest import tiny_config
-from snncompile.errors import UnsupportedModuleError
+from snncompile.errors import CheckpointError, ConfigError, UnsupportedModuleError
 from snncompile.frontend import trace
 from snncompile.ir.summary import summarize
 from snncompile.models import build
@@ -100,7 +100,7 @@ class Unsupported(nn.Module):
 
 @pytest.mark.parametrize("layer, message", [
     (PerStep(nn.GELU()), r"module 'body.1' \(torch.nn.modules.activation.GELU\)"),
-    (nn.ReLU(), r"module 'body.1' \(torch.nn.modules.activation.ReLU\): not supported on \[T, B, ...\]"),
+    (nn.ReLU(), r"module 'body.1' \(torch.nn.modules.activation.ReLU\): no converter for this type"),
     (PerStep(nn.Conv2d(2, 2, 3, padding=1, dilation=1, groups=2)), r"'body.1'.*groups=1"),
 ])
 def test_unsupported_modules_name_their_path_and_type(layer, message):
@@ -124,9 +124,15 @@ def test_a_value_no_op_can_hold_is_an_error_naming_the_module(layer, message):
         trace(Unsupported(layer), torch.rand(1, 1, 8, 8))
 
 
-def test_unsupported_function_names_the_call():
-    with pytest.raises(UnsupportedModuleError, match="call_method 'flatten'"):
-        trace(Unsupported(nn.Identity()), torch.rand(1, 1, 8, 8))
+class CallsSigmoid(Unsupported):
+    def forward(self, x):
+        return self.readout(torch.sigmoid(self.body(self.encode(x))).flatten(2))
+
+
+def test_unsupported_function_names_the_call_and_its_line():
+    with pytest.raises(UnsupportedModuleError, match=r"call_function 'sigmoid'.* at test_frontend.py:\d+ "
+                                                     r"\(`return self.readout\(torch.sigmoid"):
+        trace(CallsSigmoid(nn.Identity()), torch.rand(1, 1, 8, 8))
 
 
 class DataDependent(nn.Module):
@@ -140,5 +146,60 @@ class DataDependent(nn.Module):
 
 
 def test_untraceable_control_flow_is_one_clear_error():
-    with pytest.raises(UnsupportedModuleError, match="cannot trace DataDependent.*must not branch on tensor values"):
+    with pytest.raises(UnsupportedModuleError, match=r"the model at test_frontend.py:\d+ \(`return x if x.sum\(\) > 0 "
+                                                     r"else -x`\): a branch .* depends on the data"):
         trace(DataDependent(), torch.rand(1, 1, 8, 8))
+
+
+class Tiny(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.encode = DirectEncoder(2)
+        self.fc = nn.Linear(4, 3)
+
+    def forward(self, x):
+        return self.fc(self.encode(x).flatten(2)).mean(0)
+
+
+def test_a_plain_state_dict_given_as_a_checkpoint_says_how_to_compile_it(tmp_path):
+    from snncompile import checkpoint
+
+    torch.save(Tiny().state_dict(), tmp_path / "model.pth")
+    with pytest.raises(CheckpointError, match=r"holds weights only \(a state_dict\).*snncompile compile "
+                                              r"path/to/net.py:factory --weights .*model.pth "
+                                              r"--input-shape C,H,W --T N"):
+        checkpoint.load(tmp_path / "model.pth")
+
+
+@pytest.mark.parametrize("saved, loads", [
+    (lambda sd: sd, True),
+    (lambda sd: {"epoch": 3, "net": sd, "best_acc": 0.9}, True),
+    (lambda sd: {"module." + k: v for k, v in sd.items()}, True),  # DataParallel
+    (lambda sd: {"a": sd, "b": dict(sd)}, r"several dicts of tensors \(a, b\)"),
+    (lambda sd: {"fc.weight": sd["fc.weight"]}, r"do not fit Tiny \(missing fc.bias\)"),
+    (lambda sd: {**sd, "fc.weight": torch.zeros(3, 5)}, r"wrong shape fc.weight \(3, 5\) instead of \(3, 4\)"),
+])
+def test_weights_load_from_plain_and_nested_state_dicts(tmp_path, saved, loads):
+    from snncompile.checkpoint import load_weights
+
+    source = Tiny()
+    torch.save(saved(source.state_dict()), tmp_path / "w.pth")
+    model = Tiny()
+    if loads is True:
+        load_weights(model, tmp_path / "w.pth")
+        assert torch.equal(model.fc.weight, source.fc.weight)
+    else:
+        with pytest.raises(CheckpointError, match=loads):
+            load_weights(model, tmp_path / "w.pth")
+
+
+def test_the_factory_source_is_checked_before_anything_is_traced(tmp_path):
+    from snncompile.frontend import trace_factory
+
+    (tmp_path / "net.py").write_text("import torch\n\ndef build():\n    return 3\n")
+    with pytest.raises(ConfigError, match=r"build\(\) returned a int, not a torch nn.Module"):
+        trace_factory(f"{tmp_path / 'net.py'}:build", input_shape="1,2,2", T=2)
+    with pytest.raises(ConfigError, match=r"net.py defines no function 'model' \(it has: build\)"):
+        trace_factory(f"{tmp_path / 'net.py'}:model", input_shape="1,2,2", T=2)
+    with pytest.raises(ConfigError, match="needs --input-shape C,H,W and --T"):
+        trace_factory(f"{tmp_path / 'net.py'}:build", input_shape=None, T=2)
