@@ -24,11 +24,11 @@ from functools import partial
 
 from torch import nn
 
+from . import DEPTHS
 from .layers import DirectEncoder, PerStep, PooledReadout
 from .neurons import MLF
 from .norm import ThresholdDependentBatchNorm
 
-DEPTHS = (14, 20, 32, 44, 68)
 WIDTHS = {"small": 16, "middle": 32, "large": 64}
 BLOCKS = ("ds", "spiking", "resnet_snn")
 ENCODINGS = ("direct", "frames")

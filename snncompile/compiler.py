@@ -18,13 +18,14 @@ from pathlib import Path
 from . import ir, manifest
 from .backends import get_backend
 from .chip import LOIHI2, Chip
+from .data.samples import samples_for
 from .errors import ConfigError, SerializationError, require_count
-from .evaluation import batch_inputs, dataset_for
-from .frontend import trace, trace_checkpoint
+from .frontend import is_factory_source, trace, trace_checkpoint, trace_factory
 from .ir.summary import summarize
 from .manifest import REPORT_FILE
 from .outputs import atomic_directory, check_output
 from .passes import PassManager, pipeline_for
+from .steps import with_steps
 
 FLOAT_DIR = "float"
 
@@ -65,34 +66,33 @@ def lower_and_quantize(graph: ir.Graph, *, chip: Chip = LOIHI2, bits: int = 8, c
     return Compiled(quantized, lowered, report)
 
 
-def compile(model, example_input=None, *, target: str = "numpy", bits: int = 8, calibrate: int = 0, output=None,
-            image_size=None, dump_dir=None, dump_after=(), force: bool = False) -> Compiled:
+def compile(model, example_input=None, *, target: str = "numpy", bits: int = 8, calibrate=0, calibrate_data=None,
+            binning=None, T=None, dt=None, output=None, image_size=None, weights=None, input_shape=None,
+            dump_dir=None, dump_after=(), force: bool = False) -> Compiled:
     """Compile ``model`` — a file :func:`read_model` reads, or an ``nn.Module`` with its ``example_input`` — for
     ``target``. A NIR file snncompile wrote from a compiled graph and a lava-dl netx network are already integer: they
     are only checked and emitted.
 
-    ``calibrate``: choose the quantizer's clip ratio on that many training samples of the checkpoint's data set
-    (0: max-abs scales). With ``output`` the artifact is written there (atomically) by the target's backend; an
-    existing artifact there is replaced only with ``force``, anything else there is refused before compiling."""
+    ``T``: the steps per sample the graph runs and is range-checked for (default: the model's own; NIR files and
+    netx files without ``tSample`` carry none, and then it must be given). ``calibrate``: choose the quantizer's clip
+    ratio on that many samples (0: max-abs scales) of ``calibrate_data`` (anything
+    :func:`~snncompile.data.samples.samples_for` takes: a file, tensors, a torch ``Dataset`` or ``DataLoader``; event
+    files binned by ``binning``, its ``frame_time`` / ``frame_events``), or of the checkpoint's training data when
+    there is none; ``calibrate`` may also be the data itself (all of it is used). With ``output`` the artifact is
+    written there (atomically) by the target's backend; an existing artifact there is replaced only with ``force``,
+    anything else there is refused before compiling."""
     backend = get_backend(target)
-    sources = [model] if isinstance(model, (str, os.PathLike)) else []
+    sources = [model] if isinstance(model, (str, os.PathLike)) and not is_factory_source(model) else []
+    sources += [weights] if weights is not None else []
     if output is not None:
         check_artifact_output(output, sources=sources, force=force)
     if isinstance(model, (str, os.PathLike)):
-        graph = read_model(model, image_size)
+        graph = read_model(model, image_size, T=T, dt=dt, weights=weights, input_shape=input_shape)
     else:
         if example_input is None:
             raise TypeError("compiling an nn.Module needs an example_input")
-        graph = trace(model, example_input)
-    samples = None
-    if require_count(calibrate, "--calibrate (training samples; 0 for max-abs scales)", minimum=0):
-        if not graph.metadata.get("metrics"):
-            raise ConfigError("--calibrate needs a checkpoint trained by `snncompile train` (it names its data set)")
-        data = dataset_for(graph, graph.metadata["metrics"].get("dataset", "digits"))
-        if calibrate > len(data.train_y):
-            raise ConfigError(f"--calibrate {calibrate}: the {data.name} training set has {len(data.train_y):,} "
-                              f"samples; calibrate on at most that many")
-        samples = batch_inputs(data, 0, calibrate, part="train")
+        graph = with_steps(trace(model, example_input, T=T), T, type(model).__name__)
+    samples = calibration_samples(graph, calibrate, calibrate_data, binning or {})
     if graph.metadata.get("integer"):  # snncompile's own NIR file of a compiled graph, or a netx file: chip-ready
         compiled = Compiled(graph, None, compiled_report(graph))
     else:
@@ -105,22 +105,55 @@ def compile(model, example_input=None, *, target: str = "numpy", bits: int = 8, 
     return compiled
 
 
-def read_model(path, image_size=None, *, need_steps: bool = True) -> ir.Graph:
+def read_model(path, image_size=None, *, T=None, dt=None, weights=None, input_shape=None,
+               need_steps: bool = True) -> ir.Graph:
     """The IR graph of the model file at ``path``: a NIR graph (``.nir``), a lava-dl netx network (``.net``, or any
     HDF5 file of netx's ``layer`` groups, as slayer's ``export_hdf5`` writes them), or a checkpoint (traced).
-    ``image_size`` applies to checkpoints; ``need_steps=False`` reads a netx file that does not record its steps per
-    sample (compiling needs them)."""
+    ``image_size`` applies to checkpoints; ``T`` replaces the steps per sample the file records (NIR files record
+    none); ``dt`` is the time step a NIR file's network runs at (default 1e-4, :mod:`snncompile.backends.nir.euler`);
+    ``need_steps=False`` reads a file that does not record its steps per sample (compiling needs them).
+    ``path/to/net.py:factory`` is a model defined in code (:func:`~snncompile.frontend.trace_factory`: it needs
+    ``input_shape`` and ``T``; ``weights``, a state_dict file, fills it)."""
     from .backends.netx.importer import is_network_file  # h5py only: a checkpoint is not read twice
 
+    steps = {} if T is None else {"T": T}
+    if is_factory_source(path):
+        return trace_factory(str(path), input_shape=input_shape, T=T, weights=weights)
+    if weights is not None or input_shape is not None:
+        raise ConfigError(f"{path}: --weights and --input-shape are for models defined in code "
+                          f"(path/to/net.py:factory); a checkpoint or graph file holds its weights and shapes")
     if Path(path).suffix == ".nir":
         from .backends.nir.importer import read as read_nir  # imports nir: only for NIR files
 
-        return read_nir(path)  # a NIR file skips tracing
-    if Path(path).suffix == ".net" or is_network_file(path):
+        graph = read_nir(path, **steps, dt=dt)  # a NIR file skips tracing
+    elif Path(path).suffix == ".net" or is_network_file(path):
         from .backends.netx.importer import read as read_netx
 
-        return read_netx(path, need_steps=need_steps)
-    return trace_checkpoint(path, image_size)
+        graph = read_netx(path, need_steps=need_steps and T is None)
+    else:
+        graph = trace_checkpoint(path, image_size)
+    return with_steps(graph, T, path) if need_steps or T is not None else graph
+
+
+def calibration_samples(graph: ir.Graph, calibrate, data, binning: dict):
+    """The calibration inputs of ``graph`` as the simulator takes them (``None``: max-abs scales), from
+    :func:`compile`'s ``calibrate``, ``calibrate_data`` and ``binning``."""
+    if data is None and not isinstance(calibrate, int):  # calibrate=<the data>
+        data, calibrate = calibrate, None
+    count = None if calibrate is None else require_count(
+        calibrate, "--calibrate (training samples; 0 for max-abs scales)", minimum=0)
+    if data is None:
+        if not count:
+            return None
+        if not graph.metadata.get("metrics"):
+            raise ConfigError("--calibrate needs data: pass --calibrate-data FILE (calibrate_data= in the Python "
+                              "API), or compile a checkpoint trained by `snncompile train` (it names its data set)")
+        data = graph.metadata["metrics"].get("dataset", "digits")
+    samples = samples_for(graph, data, part="train", limit=count or None, **binning)
+    if count and count > len(samples):
+        raise ConfigError(f"--calibrate {count}: {samples.source} holds {len(samples):,} samples; calibrate on at "
+                          f"most that many")
+    return samples.batch(0, len(samples))
 
 
 def compiled_report(graph: ir.Graph) -> dict:
@@ -143,9 +176,9 @@ def write_artifact(output: Path, compiled: Compiled, backend, *, sources=(), for
     ``sources`` (the files compiled) or anything else that exists (:func:`check_artifact_output`)."""
     check_artifact_output(output, sources=sources, force=force)
     with atomic_directory(output) as staging:
-        backend.emit(compiled.graph, staging)
-        if compiled.float_graph is not None:
+        if compiled.float_graph is not None:  # first: the nir backend also writes it as model.nir
             ir.save(compiled.float_graph, staging / FLOAT_DIR)
+        backend.emit(compiled.graph, staging)
         (staging / REPORT_FILE).write_text(json.dumps(compiled.report, indent=1, default=str) + "\n")
         manifest.write(staging)
     return output

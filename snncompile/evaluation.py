@@ -1,25 +1,26 @@
 """Run a compiled graph over a data set in batches: accuracy, predictions, spikes per node, and float-vs-integer
 agreement per layer."""
 
-import sys
 from dataclasses import dataclass, field
 
 import numpy as np
 from tqdm import tqdm
 
 from .backends.base import Backend, get_backend
-from .data import load
-from .errors import ConfigError, DataError, require_count
+from .data.samples import Samples, dataset_for, graph_steps, samples_for  # noqa: F401 (dataset_for: re-exported)
+from .errors import require_count
+from .ir.summary import spiking_neurons
 
 
 @dataclass
 class Evaluation:
-    """What a run over ``samples`` inputs found. ``spikes``: total events per node over all samples and steps."""
+    """What a run over ``samples`` inputs found. ``spikes``: total events per node over all samples and steps;
+    ``accuracy``: ``None`` for unlabelled samples."""
 
     backend: str
     samples: int
     T: int
-    accuracy: float
+    accuracy: float | None
     predictions: list
     spikes: dict
     neurons: dict
@@ -27,7 +28,8 @@ class Evaluation:
     agreement: dict = field(default_factory=dict)
 
     def firing_rates(self) -> dict:
-        """Spikes per neuron per timestep, per node (counts nodes report events per position)."""
+        """Spikes per neuron per timestep, per node: ``neurons`` are those whose spikes the node carries (all K levels
+        of an MLF count, every term of a residual sum; :func:`~snncompile.ir.summary.spiking_neurons`)."""
         return {name: self.spikes[name] / (self.neurons[name] * self.T * self.samples)
                 for name in self.spikes if self.neurons.get(name)}
 
@@ -37,50 +39,26 @@ class Evaluation:
                 "seconds": self.seconds, "agreement": self.agreement}
 
 
-def dataset_for(graph, data_name: str = "digits"):
-    """The held-out data a compiled graph was trained for, in its encoding and T, at the size of the graph's input
-    (images resized bilinearly when the graph was compiled at another image size than it was trained at, which one
-    line on stderr says). Raises :class:`DataError` when the data cannot take that shape."""
-    metadata = graph.metadata
-    metrics, config = metadata.get("metrics", {}), metadata.get("config", {})
-    input_node = graph.input_nodes[0]
-    if len(input_node.info.shape) != 3:
-        raise DataError(f"input node {input_node.name!r} takes samples of shape {list(input_node.info.shape)}; "
-                        f"{data_name!r} holds images [C, H, W]")
-    channels, height, width = input_node.info.shape
-    if height != width:
-        raise DataError(f"input node {input_node.name!r} takes {height}x{width} images; {data_name!r} images are "
-                        f"square: compile the model at a square --image-size")
-    data = load(data_name, encoding=metadata.get("encoding", "direct"), image_size=int(height),
-                T=int(metadata.get("T") or 1))
-    if data.in_channels != channels:
-        raise DataError(f"input node {input_node.name!r} takes {channels} channel(s); {data.name!r} in "
-                        f"{data.encoding} encoding has {data.in_channels}")
-    trained_size = metrics.get("image_size") or config.get("image_size")
-    if trained_size and int(trained_size) != height:
-        print(f"note: {data.name} images resized (bilinear) to {height}x{height}, the artifact's input; the model was "
-              f"trained at {trained_size}x{trained_size}", file=sys.stderr)
-    return data
-
-
 def batch_inputs(data, start: int, stop: int, part: str = "test") -> np.ndarray:
-    """Samples ``start:stop`` of the ``test`` (or ``train``) part as the simulator takes them (frames time-major)."""
-    x = getattr(data, f"{part}_x")[start:stop].numpy().astype(np.float64)
-    return np.ascontiguousarray(x.swapaxes(0, 1)) if data.encoding == "frames" else x
+    """Samples ``start:stop`` of the ``test`` (or ``train``) part of a named data set's
+    :class:`~snncompile.data.Dataset` as the simulator takes them (frames time-major)."""
+    x = getattr(data, f"{part}_x")[start:stop].numpy()
+    return Samples(data.name, x, frames=data.encoding == "frames").batch(0, len(x))
 
 
 def evaluate(graph, backend: Backend, data, *, limit=None, batch_size: int = 64, progress: bool = True,
              reference=None) -> Evaluation:
-    """Run ``graph`` on the first ``limit`` test samples of ``data`` with ``backend``.
+    """Run ``graph`` with ``backend`` on the first ``limit`` samples of ``data``: a named data set's test part, a
+    file, tensors, a torch ``Dataset`` or ``DataLoader``, ... (what
+    :func:`~snncompile.data.samples.samples_for` takes, checked against the graph's input), for the graph's ``T``.
 
     With a ``reference`` graph (the float graph the integer one came from), the reference runs on the NumPy simulator
     whatever ``backend`` is, and every event node present in both that ``backend`` records is compared:
     ``agreement[node]`` is the share of (sample, step, neuron) entries where both emit the same value, with both
     firing rates."""
-    T = int(graph.metadata.get("T") or 1)
-    total = len(data.test_y) if limit is None else min(int(limit), len(data.test_y))
-    if total < 1:
-        raise ConfigError(f"--limit must be at least 1, got {limit}")
+    T = graph_steps(graph)
+    samples = samples_for(graph, data, limit=limit)
+    total = len(samples)
     require_count(batch_size, "--batch-size")
     event_nodes = [n.name for n in graph if n.info.is_events]
     compared = [name for name in event_nodes if reference is not None and name in reference
@@ -92,7 +70,7 @@ def evaluate(graph, backend: Backend, data, *, limit=None, batch_size: int = 64,
     with tqdm(total=total, unit="sample", desc=f"simulate ({backend.name})", disable=None if progress else True) as bar:
         for start in range(0, total, batch_size):
             stop = min(start + batch_size, total)
-            inputs = batch_inputs(data, start, stop)
+            inputs = samples.batch(start, stop)
             options = {"progress": _advance(bar, start)} if backend.reports_progress else {}
             if compared:
                 options["record"] = compared
@@ -108,13 +86,12 @@ def evaluate(graph, backend: Backend, data, *, limit=None, batch_size: int = 64,
                     reference_spikes[name] = reference_spikes.get(name, 0) + int(expected.recorded[name].sum())
             bar.set_postfix_str("", refresh=False)
             bar.update(stop - bar.n)
-    labels = data.test_y[:total].numpy()
-    neurons = {n.name: n.info.size for n in graph if n.info.is_events}
-    agreement = {name: {"agreement": same[name] / (total * T * neurons[name]),
+    accuracy = None if samples.y is None else float((np.array(predictions) == samples.y).mean())
+    neurons = {n.name: spiking_neurons(graph, n.name) for n in graph if n.info.is_events}
+    agreement = {name: {"agreement": same[name] / (total * T * graph[name].info.size),
                         "rate_float": reference_spikes[name] / (total * T * neurons[name]),
                         "rate_integer": spikes[name] / (total * T * neurons[name])} for name in same}
-    return Evaluation(backend.name, total, T, float((np.array(predictions) == labels).mean()), predictions, spikes,
-                      neurons, seconds, agreement)
+    return Evaluation(backend.name, total, T, accuracy, predictions, spikes, neurons, seconds, agreement)
 
 
 def _advance(bar, start: int):

@@ -17,9 +17,7 @@ from tqdm import tqdm
 
 from snncompile.data import Dataset, model_input
 from snncompile.errors import ConfigError, require_count
-
-BATCH_SIZE = 64
-LEARNING_RATE = 3e-3  # demo MLF DS-ResNet, 12 epochs on digits: 96.2 % held-out at 1e-3, 97.6 % at 3e-3 and 1e-2
+from snncompile.training_defaults import BATCH_SIZE, LEARNING_RATE
 
 
 def train(model: nn.Module, data: Dataset, *, epochs: int, batch_size: int = BATCH_SIZE, lr: float = LEARNING_RATE,

@@ -10,7 +10,7 @@ import pytest
 from snncompile import checkpoint, training
 from snncompile.cli import train as train_command
 from snncompile.cli.main import main
-from snncompile.models import ARCHS
+from snncompile.models import ARCHS, build, choose_stem
 
 TINY = ["--width", "4", "--T", "2", "--epochs", "1"]
 
@@ -101,7 +101,8 @@ def test_help_teaches_every_option_with_an_example(capsys):
 HEAVY_LIBRARIES = ("torch", "onnx", "onnxruntime", "sklearn", "lava", "matplotlib")
 
 
-@pytest.mark.parametrize("command", [(), ("compile",), ("inspect",)])
+@pytest.mark.parametrize("command", [(), ("train",), ("compile",), ("inspect",), ("simulate",), ("energy",), ("fit",),
+                                     ("sweep",)])
 def test_help_imports_no_heavy_library(command):
     """``snncompile --help`` (and the help of commands whose text needs no zoo or data set) answers without importing
     PyTorch, ONNX, scikit-learn, Lava or matplotlib: ``-X importtime`` lists every module the process imported."""
@@ -160,5 +161,7 @@ def test_small_images_get_the_small_image_stem(tmp_path, capsys):
     ({"stem": "imagenet"}, 8, False, "imagenet"),     # --set stem=... is never overridden
 ])
 def test_the_stem_is_chosen_only_for_small_images_and_never_over_the_user(config, image_size, chosen, stem):
-    assert train_command._choose_small_image_stem(config, {"stem": "imagenet"}, image_size) is chosen
+    assert choose_stem("sew_resnet18", config, image_size) is chosen
     assert config.get("stem") == stem
+    model = build("sew_resnet18", **config, image_size=image_size, width=4)  # the Python API chooses alike
+    assert model.config["stem"] == (stem or "imagenet") and "image_size" not in model.config

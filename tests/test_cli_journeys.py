@@ -1,5 +1,6 @@
-"""Ordinary user journeys that used to crash (issue 16): simulating a NIR artifact of an MLF checkpoint, a spiking
-network with an average pool between two convs, and an artifact compiled at another image size than trained."""
+"""Ordinary user journeys (issue 16): those that used to crash (simulating a NIR artifact of an MLF checkpoint, a
+spiking network with an average pool between two convs, an artifact compiled at another image size than trained),
+and inspecting a NIR file and an artifact."""
 
 import json
 
@@ -100,3 +101,18 @@ def test_simulate_and_energy_resize_digits_to_an_artifact_compiled_at_another_si
     assert json.loads(printed.out.strip().splitlines()[-1])["samples"] == 2
     assert main(["energy", str(out), "--limit", "2", "--plot", str(tmp_path / "energy.png")]) == 0
     assert "resized (bilinear) to 16x16" in capsys.readouterr().err
+
+
+def test_inspect_reads_a_nir_file_and_a_compiled_artifact(tiny_checkpoint, tmp_path, capsys):
+    out = tmp_path / "out"
+    assert main(["compile", str(tiny_checkpoint), "--target", "nir", "-o", str(out)]) == 0
+    capsys.readouterr()
+    assert main(["inspect", str(out / "model.nir")]) == 0
+    from_nir = capsys.readouterr().out.splitlines()
+    assert main(["inspect", str(out)]) == 0
+    from_artifact = capsys.readouterr().out.splitlines()
+    assert from_nir[0] == from_artifact[0] == "mlf_dsresnet14: direct input, T=2"
+    assert from_artifact[1] == "artifact compiled for nir: 8-bit weights, input [1, 8, 8] (direct, analog)"
+    assert from_nir[1].split()[:3] == from_artifact[2].split()[:3] == ["node", "op", "output"]
+    totals = [line.split()[3:7] for line in (from_nir[-1], from_artifact[-1])]  # neurons and synapse counts
+    assert totals[0] == totals[1]

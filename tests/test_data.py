@@ -1,10 +1,14 @@
 """The digits data: shapes, a deterministic stratified split, DVS-like event frames, and clear errors."""
 
+import subprocess
+import sys
+
 import pytest
 import torch
 
-from snncompile.data import DATASETS, ENCODINGS, _stratified_split, digits, load, model_input
+from snncompile.data import DATASETS, ENCODINGS, digits, load, model_input
 from snncompile.data.events import CONTRAST_THRESHOLD, event_frames
+from snncompile.data.sets import _stratified_split
 from snncompile.errors import DataError
 
 
@@ -74,3 +78,14 @@ def test_bad_options_raise_a_data_error_naming_the_option_and_allowed_values(opt
         load(**options)
     message = str(error.value)
     assert named in message and all(value in message for value in allowed)
+
+
+def test_the_data_package_lists_its_names_without_importing_torch_or_sklearn():
+    """``snncompile.data`` answers ``DATASETS`` and ``ENCODINGS`` for the command line's help at once; its loaders
+    come with their modules on first use."""
+    script = ("import sys, snncompile.data as data; names = (data.DATASETS, data.ENCODINGS); "
+              "print(sorted(name for name in ('torch', 'sklearn', 'tonic') if name in sys.modules)); "
+              "data.load; print('torch' in sys.modules)")
+    result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.split() == ["[]", "True"]

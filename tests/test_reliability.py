@@ -500,7 +500,7 @@ def test_a_bad_checkpoint_is_one_line_and_writes_nothing(case, tiny_checkpoint, 
     ("compile", ["--image-size", "100000"], "--image-size must be an integer from 1 to 4,096, got 100000"),
     ("compile", ["--image-size", "0"], "--image-size must be an integer from 1 to 4,096, got 0"),
     ("inspect", ["--image-size", "100000"], "--image-size must be an integer from 1 to 4,096"),
-    ("compile", ["--calibrate", "100000000"], "--calibrate 100000000: the digits training set has"),
+    ("compile", ["--calibrate", "100000000"], "--calibrate 100000000: digits holds 1,347 samples"),
 ], ids=["compile image size 1e5", "compile image size 0", "inspect image size 1e5", "calibrate 1e8"])
 def test_sizes_are_checked_before_anything_is_allocated(command, options, message, tiny_checkpoint, tmp_path,
                                                          capsys):

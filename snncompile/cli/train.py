@@ -16,7 +16,6 @@ from snncompile.outputs import check_output
 WIDTH_NAMES = ("small", "middle", "large")
 SET_BY_OPTION = {"in_channels": "the data", "num_classes": "the data", "image_size": "--image-size",
                  "encoding": "--encoding", "T": "--T", "width": "--width", "levels": "--levels"}
-SMALL_IMAGE = 64  # below this side an ImageNet stem (7x7 stride 2 and a max-pool) leaves too few pixels: use "cifar"
 
 EXAMPLES = """examples:
   snncompile train --arch mlf_dsresnet14 --width 8 --levels 3 --T 4 --data digits --epochs 12 -o build/model.pt
@@ -63,11 +62,11 @@ def add_parser(subparsers) -> None:
 
     def complete_help(parser) -> None:
         from snncompile.data import DATASETS, ENCODINGS
-        from snncompile.training import BATCH_SIZE, LEARNING_RATE
+        from snncompile.training_defaults import BATCH_SIZE, LEARNING_RATE
 
         data_option.help = f"data set, one of: {', '.join(DATASETS)} (default: digits)"
-        encoding_option.help = (f"input encoding, one of: {', '.join(ENCODINGS)} (default: the architecture's; "
-                                f"frames for {', '.join(_frame_archs())}, direct for the others)")
+        encoding_option.help = (f"input encoding, one of: {', '.join(ENCODINGS)} (default: the architecture's own: "
+                                f"frames for the event-camera models, direct for the others)")
         batch_size_option.help = f"samples per update (default: {BATCH_SIZE})"
         lr_option.help = f"initial learning rate of Adam, decayed to 0 by a cosine (default: {LEARNING_RATE})"
         parser.epilog = EXAMPLES + "\n" + _zoo_listing()
@@ -81,7 +80,7 @@ def run(args: argparse.Namespace) -> int:
 
     from snncompile import checkpoint
     from snncompile.data import load
-    from snncompile.models import build, default_config
+    from snncompile.models import build, choose_stem, default_config
     from snncompile.training import train
 
     check_output(args.output, "-o", "checkpoint", previous=checkpoint.is_checkpoint, force=args.force,
@@ -90,7 +89,7 @@ def run(args: argparse.Namespace) -> int:
     data = load(args.data, encoding=args.encoding or defaults["encoding"],
                 image_size=require_image_size(args.image_size), T=require_count(args.T, "--T", maximum=MAX_TIMESTEPS))
     config = _model_config(args, defaults, data)
-    if _choose_small_image_stem(config, defaults, data.image_size):
+    if choose_stem(args.arch, config, data.image_size):
         print(f"{args.arch}: stem=cifar (3x3 stride 1, no pooling) for {data.image_size}-pixel images; "
               f"--set stem=imagenet keeps the ImageNet stem")
     _require_trainable(args.arch, config)
@@ -131,15 +130,6 @@ def _model_config(args: argparse.Namespace, defaults: dict, data) -> dict:
     return config
 
 
-def _choose_small_image_stem(config: dict, defaults: dict, image_size: int) -> bool:
-    """Give an architecture with an ImageNet stem the small-image ``cifar`` stem when the images are smaller than
-    :data:`SMALL_IMAGE` and ``--set stem=...`` did not choose; returns whether it did."""
-    if defaults.get("stem") != "imagenet" or "stem" in config or image_size >= SMALL_IMAGE:
-        return False
-    config["stem"] = "cifar"
-    return True
-
-
 def _require_trainable(arch: str, config: dict) -> None:
     """Refuse a model whose parameters, with their gradients and Adam's two moments, would not fit in memory: its
     shapes are built on the ``meta`` device first, which allocates nothing."""
@@ -174,13 +164,6 @@ def _width(text: str):
         return int(text)
     except ValueError:
         return text
-
-
-def _frame_archs() -> list[str]:
-    """Architectures whose default encoding is event frames."""
-    from snncompile.models import ARCHS, default_config
-
-    return [name for name in ARCHS if default_config(name).get("encoding") == "frames"]
 
 
 def _zoo_listing() -> str:

@@ -43,8 +43,10 @@ def quantize_pass(chip: Chip, bits: int = 8, *, clip_ratio: float = 1.0, calibra
         if calibration is not None:
             ratio, scores = calibrate(graph, calibration, chip=chip, bits=bits)
         quantized = quantize(graph, chip, bits, clip_ratio=ratio)
+        frames = graph.input_nodes[0].op.encoding == "frames"  # calibration samples [T, B, ...]
         quantized.metadata["passes"]["quantize"]["calibration"] = None if scores is None else {
-            "samples": len(calibration), "scores": {str(r): score for r, score in scores.items()}}
+            "samples": len(calibration[0] if frames else calibration),
+            "scores": {str(r): score for r, score in scores.items()}}
         return quantized
 
     run.name = "quantize"

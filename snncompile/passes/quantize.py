@@ -26,11 +26,11 @@ from ..ir.ops import LIF, Input, Quantize, Readout
 from ..ir.ops.base import GLUE, NEURON, SynapticOp
 from ..ir.structure import host_nodes
 from .quantize_integers import integer_population, integer_readout, integer_synapse
-from .quantize_ranges import HALF_UNIT, RangeAnalysis, host_bounds
+from .quantize_ranges import HALF_UNIT, INPUT_RANGE, RangeAnalysis, host_bounds
 from .quantize_scales import max_abs_scale, scale_groups, weight_max
 
 
-def quantize(graph: Graph, chip: Chip = LOIHI2, bits: int = 8, input_range: tuple = (0.0, 1.0),
+def quantize(graph: Graph, chip: Chip = LOIHI2, bits: int = 8, input_range: tuple = INPUT_RANGE,
              clip_ratio: float = 1.0) -> Graph:
     """The integer graph of a lowered float ``graph`` for ``chip``, with ``bits``-bit signed weights (at most the
     chip's weight width).

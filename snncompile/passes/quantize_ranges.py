@@ -13,6 +13,9 @@ and compares them with the chip's widths: ``I << current_shift`` and the membran
 and the threshold against their fields. The group's *pressure* is its worst ratio; above 1 the scale shrinks by it.
 A group whose weights or threshold would then all round to zero cannot be represented: :class:`QuantizationRangeError`
 naming the node.
+
+:func:`require_ranges` re-runs the analysis on an artifact's scales for another ``T`` or input range (``simulate
+--T``): it refuses, naming the population, where the integers would no longer fit.
 """
 
 import math
@@ -26,13 +29,14 @@ from ..integer import decay_12bit
 from ..ir import Graph
 from ..ir.ops import LIF, Input, Readout
 from ..ir.ops.base import SynapticOp
-from ..ir.structure import population_synapses
-from .quantize_scales import Group
+from ..ir.structure import host_nodes, population_synapses
+from .quantize_scales import Group, scale_groups
 
 MAX_SHRINK_STEPS = 64   # rescalings tried per group; each divides by the pressure, so one or two normally suffice
 SHRINK_MARGIN = 0.999   # shrink a little more than the pressure asks, so that float rounding cannot leave it at 1+eps
 HALF_UNIT = 0.5         # rounding to the nearest integer moves a value by at most half a unit
 NO_PRESSURE = 1e-12     # the pressure of a group nothing drives, for its (huge) range margin
+INPUT_RANGE = (0.0, 1.0)  # the analog input values the quantizer bounds by default (images in [0, 1])
 
 
 def host_bounds(graph: Graph, host: set, input_range: tuple) -> dict:
@@ -125,3 +129,25 @@ def check_resolution(graph: Graph, group: Group) -> None:
         if not host and not np.rint(graph[name].op.weights() * group.scale).any():
             raise QuantizationRangeError(f"synapse {name!r} into {group.name!r}: every weight rounds to 0 at scale "
                                          f"{group.scale:.3g}; the population's fan-in is too large for the chip")
+
+
+def require_ranges(lowered: Graph, groups: list, chip: Chip, bits: int, T: int, input_range: tuple) -> None:
+    """Re-run the range analysis of a graph quantized earlier from ``lowered`` (``groups``: the quantizer's report of
+    its scale groups, ``graph.metadata["passes"]["quantize"]["groups"]``) for ``T`` steps per sample and analog inputs
+    in ``input_range``; raise :class:`QuantizationRangeError` naming the first population whose worst case would leave
+    ``chip``'s widths (wrap or saturate), and what to do."""
+    host = set(host_nodes(lowered))
+    ranges = RangeAnalysis(lowered, chip, bits, T, host_bounds(lowered, host, input_range))
+    scales = {group["populations"][0]: group["scale"] for group in groups}
+    for group in scale_groups(lowered, host):
+        group.scale = scales[group.name]
+        pressure = ranges.pressure(group)
+        if pressure > 1:
+            wider = tuple(input_range) != INPUT_RANGE
+            inputs = f" with analog inputs from {input_range[0]:g} to {input_range[1]:g}" if wider else ""
+            remedies = [f"compile for these steps (compile --T {T}: the quantizer then shrinks its scale)"] * (
+                T != int(lowered.metadata.get("T") or 1))
+            remedies += [f"scale the analog inputs into [{INPUT_RANGE[0]:g}, {INPUT_RANGE[1]:g}], the range it was "
+                         f"compiled for"] * wider
+            raise QuantizationRangeError(f"population {group.name!r}: at T={T}{inputs} its worst case is "
+                                         f"{pressure:.2f}x what the chip's integers hold; {', or '.join(remedies)}")
