@@ -15,7 +15,7 @@ from conftest import FAMILIES, lively, tiny_config
 from test_onnx_backend import family_graphs
 from snncompile import checkpoint
 from snncompile.backends import get_backend
-from snncompile.backends.nir import MODEL_FILE
+from snncompile.backends.nir import INTEGER_FILE, MODEL_FILE
 from snncompile.backends.nir.euler import DT
 from snncompile.backends.nir.export import to_nir
 from snncompile.backends.nir.importer import from_nir, read
@@ -187,7 +187,8 @@ def test_nir_nodes_without_an_ir_form_are_listed_when_importing():
         from_nir(graph)
     message = str(raised.value)
     assert "3 problem(s)" in message
-    assert "'li' (LI): no snncompile op" in message and "'slow' (CubaLIF): its synaptic current outlasts" in message
+    assert "'li' (LI): a leaky integrator without spikes" in message
+    assert "'slow' (CubaLIF): its synaptic current outlasts" in message
     assert "'leak' (LIF): v_leak is not 0" in message
 
 
@@ -205,16 +206,22 @@ def tiny_checkpoint_file(directory) -> str:
 
 
 def test_compile_to_nir_and_back_on_the_command_line(tmp_path, capsys):
-    exported, imported = tmp_path / "model.nir.out", tmp_path / "from_nir"
+    """``--target nir`` writes the lowered float graph (``model.nir``) and the integer one (``model.int.nir``): the
+    integer file compiles back without quantizing, the float file quantizes to the same integers."""
+    exported = tmp_path / "model.nir.out"
     assert main(["compile", tiny_checkpoint_file(tmp_path), "--target", "nir", "-o", str(exported)]) == 0
-    assert nir.read(exported / MODEL_FILE, type_check=True).nodes
-    assert main(["compile", str(exported / MODEL_FILE), "--target", "numpy", "-o", str(imported)]) == 0
-    assert f"wrote {imported}" in capsys.readouterr().out
-    graph, _, _ = load_artifact(exported)
-    back, float_graph, report = load_artifact(imported)
-    assert float_graph is None and report["passes"] == [] and report["target"] == "numpy"
+    graph, lowered, _ = load_artifact(exported)
     images = np.random.default_rng(0).random((3, 1, 8, 8))
-    assert_same_spikes(graph, back, images, 2)
+    for written, quantized in ((INTEGER_FILE, False), (MODEL_FILE, True)):
+        assert nir.read(exported / written, type_check=True).nodes
+        imported = tmp_path / f"from_{written}"
+        assert main(["compile", str(exported / written), "--target", "numpy", "-o", str(imported)]) == 0
+        assert f"wrote {imported}" in capsys.readouterr().out
+        back, float_graph, report = load_artifact(imported)
+        assert (report["passes"][-1]["pass"] == "quantize" if quantized else report["passes"] == [])
+        assert_same_spikes(graph, back, images, 2)
+    assert not read(exported / MODEL_FILE).metadata.get("integer")
+    assert_same_spikes(lowered, read(exported / MODEL_FILE), images, 2)
     result = get_backend("nir").run(exported, images, 2)
     np.testing.assert_array_equal(result.output, simulate(graph, images, 2).output)
 
@@ -227,7 +234,7 @@ def test_a_float_nir_file_from_another_tool_compiles_like_a_checkpoint(tmp_path,
         node.metadata = {}
     nir.write(tmp_path / "foreign.nir", foreign)
     out = tmp_path / "foreign.numpy"
-    assert main(["compile", str(tmp_path / "foreign.nir"), "--target", "numpy", "-o", str(out)]) == 0
+    assert main(["compile", str(tmp_path / "foreign.nir"), "--T", str(T), "--target", "numpy", "-o", str(out)]) == 0
     assert "quantize" in capsys.readouterr().out
     graph, float_graph, _ = load_artifact(out)
     assert graph.metadata["integer"] and float_graph is not None

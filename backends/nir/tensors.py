@@ -1,7 +1,8 @@
 """Where the tensors of an IR op live in the NIR node it is written as, and the metadata keys of snncompile's NIR files.
 
-The exporter (:mod:`.export`) and the importer (:mod:`.importer`) share this one table: an IR tensor that
-:func:`nir_tensors` finds unchanged in the NIR node is not repeated in the node's metadata.
+The exporter (:mod:`.export`) and the importer (:mod:`.importer`) share this one table: an IR tensor whose values
+:func:`nir_tensors` finds in the NIR node (as floats; the node's metadata records its dtype) is not repeated in the
+node's metadata.
 """
 
 import numpy as np
