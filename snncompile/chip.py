@@ -35,7 +35,15 @@ class Chip:
     cores_per_chip: int = 0
     neurons_per_chip: int = 0
     synapses_per_chip: int = 0
+    axons_in_per_core: int = 0    # 0: no published limit (counted, not checked)
+    axons_out_per_core: int = 0
+    mesh: tuple = (1, 1)          # cores per chip as (columns, rows) of the on-chip mesh
+    label: str = ""               # how reports name the chip (default: its name)
     sources: dict = field(default_factory=dict, compare=False)
+
+    @property
+    def title(self) -> str:
+        return self.label or self.name
 
     @property
     def weight_range(self) -> tuple:
@@ -82,7 +90,7 @@ class Chip:
     def limits(self) -> dict:
         """The capacities, each ``{"value", "source"}``, for reports."""
         names = ("cores_per_chip", "neurons_per_core", "synaptic_bytes_per_core", "neurons_per_chip",
-                 "synapses_per_chip")
+                 "synapses_per_chip", "axons_in_per_core", "axons_out_per_core", "mesh")
         return {name: {"value": getattr(self, name), "source": self.sources.get(name, "")} for name in names}
 
 
@@ -100,13 +108,19 @@ LOIHI2 = Chip(
     cores_per_chip=128,
     neurons_per_chip=1_048_576,
     synapses_per_chip=120_000_000,
+    mesh=(16, 8),
+    label="Loihi 2",
     sources={
         "weight_bits": LAVA_FIXED_POINT, "bias_bits": LAVA_FIXED_POINT, "threshold_bits": LAVA_FIXED_POINT,
         "state_bits": LAVA_FIXED_POINT, "decay_bits": LAVA_FIXED_POINT, "current_shift": LAVA_FIXED_POINT,
         "delay_bits": LAVA_FIXED_POINT,
         "neurons_per_core": SECONDARY, "synaptic_bytes_per_core": f"{SECONDARY} (128 KB synaptic memory per core)",
         "cores_per_chip": SECONDARY, "neurons_per_chip": f"{SECONDARY} (~1 M neurons per chip)",
-        "synapses_per_chip": f"{SECONDARY} (~120 M synapses per chip)",
+        "synapses_per_chip": f"{SECONDARY} (~120 M synapses per chip); a figure for small synapse formats: 128 "
+                             f"cores x 128 KB hold 16.8 M 8-bit weights, so the per-core memory binds first",
+        "axons_in_per_core": "Intel publishes no per-core axon limits for Loihi 2: counted, not checked",
+        "axons_out_per_core": "Intel publishes no per-core axon limits for Loihi 2: counted, not checked",
+        "mesh": "assumed: the 128 cores as a 16 x 8 mesh, one core per tile (Intel publishes no core layout)",
     },
 )
 

@@ -98,6 +98,19 @@ def atomic_directory(path):
             raise
 
 
+def save_figure(figure, path, dpi: int = 100) -> Path:
+    """Write a matplotlib ``figure`` to ``path`` as PNG (atomically) and close it, written or not; returns the path."""
+    from matplotlib import pyplot
+
+    path = Path(path)
+    try:
+        with atomic_file(path) as staging:
+            figure.savefig(staging, format="png", dpi=dpi)
+    finally:
+        pyplot.close(figure)
+    return path
+
+
 @contextmanager
 def _write_errors(path: Path):
     """Turn an ``OSError`` met while writing ``path`` (read-only directory, full disk, ...) into one

@@ -3,7 +3,6 @@ family, the profiles' arithmetic, the Loihi 2 fit, and ``snncompile energy``."""
 
 import copy
 import json
-from dataclasses import replace
 
 import numpy as np
 import pytest
@@ -14,16 +13,16 @@ from conftest import FAMILIES, family_input, family_model, lively, tiny_config
 from snncompile import compile as compile_model
 from snncompile.backends import get_backend
 from snncompile.backends.numpy.simulator import simulate
-from snncompile.chip import LOIHI2
 from snncompile.cli.main import main
 from snncompile.compiler import load_artifact, lower_and_quantize
 from snncompile.energy import Activity, chip_fit, estimate, measure
+from snncompile.energy.counting import ann_macs, ann_macs_exact, synaptic_nodes
 from snncompile.errors import ConfigError
 from snncompile.evaluation import dataset_for
 from snncompile.frontend import trace
+from snncompile.passes import LOWERING_PIPELINE, PassManager
 from snncompile.models import build
-from snncompile.models.layers import DirectEncoder, PerStep, Readout
-from snncompile.models.neurons import IFNode
+from snncompile.models.layers import PerStep, Readout
 
 T = 3
 
@@ -156,20 +155,107 @@ def test_cmos_energy_is_macs_times_e_mac_plus_sops_times_e_ac(mlf_graph, mlf_act
 
 
 def test_loihi_prices_synaptic_ops_per_level_neuron_updates_and_spikes(mlf_graph, mlf_activity):
-    """Davies et al. 2018: 23.6 pJ per synaptic op (each of the K=2 levels integrates its own copy), 81 / 52 pJ per
-    active / inactive neuron update, 1.7 pJ per spike; the host's encoding layer at 4.6 pJ per MAC."""
+    """Davies et al. 2018: 23.6 pJ per synaptic op (each of the K=2 levels integrates its own copy: chip SOPs), 81 / 52
+    pJ per active / inactive neuron update, 1.7 pJ per spike; the host's encoding layer at 4.6 pJ per MAC."""
     report = estimate(mlf_graph, mlf_activity, "loihi")
     for row in report.layers:
         if row.role == "synapses":
             levels = 1 if row.op == "Readout" else 2
+            assert row.chip_sops == row.sops * levels and row.chip_synapses == row.level_synapses * levels, row.name
             assert row.energy["sop"] == pytest.approx(row.sops * levels * 23.6), row.name
         if row.role == "neurons":
-            assert row.neuron_updates == row.neurons * mlf_activity.T
-            assert row.energy["neuron"] == pytest.approx(row.spikes * 81 + (row.neuron_updates - row.spikes) * 52)
+            assert row.active_updates + row.inactive_updates == row.neurons * mlf_activity.T
+            inactive = row.neurons * mlf_activity.T - row.spikes
+            assert row.energy["neuron"] == pytest.approx(row.spikes * 81 + inactive * 52)
             assert row.energy["spike"] == pytest.approx(row.spikes * 1.7)
     totals = report.totals
     assert totals["energy"]["mac"] == pytest.approx(totals["macs"] * 4.6)
+    assert totals["energy"]["sop"] == pytest.approx(totals["chip_sops"] * 23.6)
     assert any("Loihi 1" in source for source in report.profile.sources)
+
+
+PUBLISHED = {  # pJ per unit of each column, as the papers give them (Horowitz 2014; Davies et al. 2018, Table 2)
+    "cmos45": {"macs": 4.6, "sops": 0.9, "memory_bytes": 1.25},
+    "cmos45-int8": {"macs": 0.23, "sops": 0.03, "memory_bytes": 1.25},
+    "cmos45-int32": {"macs": 3.2, "sops": 0.1, "memory_bytes": 1.25},
+    "loihi": {"macs": 4.6, "chip_sops": 23.6, "active_updates": 81.0, "inactive_updates": 52.0, "spikes": 1.7,
+              "east_west_hops": 3.0, "north_south_hops": 4.0},
+}
+COMPONENT_COLUMNS = {"mac": ("macs",), "sop": ("sops", "chip_sops"), "neuron": ("active_updates", "inactive_updates"),
+                     "spike": ("spikes",), "routing": ("east_west_hops", "north_south_hops"),
+                     "memory": ("memory_bytes",)}
+
+
+@pytest.mark.parametrize("name", sorted(PUBLISHED))
+def test_every_profile_is_its_columns_times_their_published_prices(mlf_graph, mlf_activity, name):
+    """Each component of every row, and of the totals, is the columns it prices times the published figure per unit,
+    nothing added (the memory term only where the profile is not measured); the ANN is its standard MACs at the
+    profile's MAC price, whose technology every output names."""
+    report = estimate(mlf_graph, mlf_activity, name, memory=name != "loihi")
+    prices = PUBLISHED[name]
+    rows = [*report.layers, type(report.layers[0])("totals", "", "", **{
+        column: report.totals[column] for columns in COMPONENT_COLUMNS.values() for column in columns})]
+    rows[-1].energy = report.totals["energy"]
+    for row in rows:
+        for component, columns in COMPONENT_COLUMNS.items():
+            expected = sum(getattr(row, column) * prices.get(column, 0.0) for column in columns)
+            assert row.energy[component] == pytest.approx(expected, rel=1e-12, abs=1e-9), (row.name, component)
+    assert report.totals["energy_pj"] == pytest.approx(sum(report.totals["energy"].values()), rel=1e-12)
+    totals = report.totals
+    assert totals["ann_energy_pj"] == pytest.approx(totals["ann_macs"] * prices["macs"]
+                                                    + totals["ann_memory_bytes"] * prices.get("memory_bytes", 0))
+    assert totals["sops"] > 0 and totals["spikes"] > 0 and totals["ann_macs"] > totals["ann_macs_exact"] > 0
+    assert report.as_json()["ann_technology"].startswith("Horowitz, ISSCC 2014, 45 nm")
+    if name == "loihi":
+        assert totals["east_west_hops"] + totals["north_south_hops"] > 0 and totals["energy"]["routing"] > 0
+
+
+def test_a_memory_term_on_measured_loihi_figures_is_refused(mlf_graph, mlf_activity):
+    with pytest.raises(ConfigError, match="include their memory accesses: a 45 nm SRAM term on top would count them "
+                                          "twice; drop --memory"):
+        estimate(mlf_graph, mlf_activity, "loihi", memory=True)
+
+
+def macs_with_hooks(model, x) -> int:
+    """The standard count, as fvcore and thop make it: every Conv2d's output elements times its kernel taps per
+    output (``C_in/groups x kH x kW``), every Linear's weights, per sample and per step."""
+    total = []
+
+    def count(module, args, output):
+        per_output = module.weight[0].numel()  # C_in/groups * kH * kW, or N_in
+        total.append(output.numel() // output.shape[0] * per_output)
+
+    hooks = [m.register_forward_hook(count) for m in model.modules() if isinstance(m, (nn.Conv2d, nn.Linear))]
+    with torch.no_grad():
+        model(x)
+    for hook in hooks:
+        hook.remove()
+    return sum(total)
+
+
+@pytest.mark.parametrize("family", sorted(FAMILIES))
+def test_ann_macs_are_the_standard_convention_of_fvcore_and_thop(family):
+    """The equivalent ANN's MACs equal every kernel tap, padding included (forward hooks on the PyTorch model, one
+    sample and one step: the hooks see [T*B, ...] when a model folds time into the batch)."""
+    model, config = family_model(family, width=4, T=1)
+    x = family_input(config, batch=1, seed=1)
+    graph = lower_and_quantize(trace(model, x)).float_graph
+    event_driven, host = synaptic_nodes(graph)
+    ann = sum(ann_macs(graph, node) for node in [*event_driven, *host])
+    exact = sum(ann_macs_exact(graph, node) for node in [*event_driven, *host])
+    assert ann == macs_with_hooks(model, x) and exact < ann
+
+
+def test_resnet18_at_224_has_the_published_1_814_g_macs():
+    """torchvision/fvcore/thop and the papers: 1.814 G MACs for ResNet-18 at 224x224; our zoo's SEW ResNet-18 with the
+    ImageNet stem, traced and lowered (no training needed); the exact-connection count is 1.682 G."""
+    model = build("sew_resnet18", in_channels=3, num_classes=1000, T=1, stem="imagenet").eval()
+    x = torch.rand(1, 3, 224, 224)
+    graph, _ = PassManager(LOWERING_PIPELINE).run(trace(model, x))
+    event_driven, host = synaptic_nodes(graph)
+    ann = sum(ann_macs(graph, node) for node in [*event_driven, *host])
+    assert ann == pytest.approx(1.814e9, rel=0.005) and ann == macs_with_hooks(model, x)
+    assert sum(ann_macs_exact(graph, node) for node in [*event_driven, *host]) == pytest.approx(1.682e9, rel=0.001)
 
 
 def test_memory_traffic_is_off_by_default_and_adds_weight_reads(mlf_graph, mlf_activity):
@@ -195,57 +281,6 @@ def test_loihi2_is_priced_with_loihi_1_figures_and_says_so(mlf_graph, mlf_activi
     assert loihi2.as_json()["profile"] == "loihi2"
 
 
-class TwoLayers(nn.Module):
-    """Analog input -> conv (host) -> 192 IF neurons -> linear -> 50 IF neurons (192 synapses each) -> readout of 10
-    (50 synapses each)."""
-
-    def __init__(self):
-        super().__init__()
-        self.encode = DirectEncoder(2)
-        self.conv = PerStep(nn.Conv2d(1, 3, 3, padding=1))
-        self.sn1 = IFNode()
-        self.flat = nn.Flatten(2)
-        self.fc = PerStep(nn.Linear(192, 50))
-        self.sn2 = IFNode()
-        self.readout = Readout(50, 10)
-
-    def forward(self, x):
-        return self.readout(self.sn2(self.fc(self.flat(self.sn1(self.conv(self.encode(x)))))))
-
-
-@pytest.fixture(scope="module")
-def two_layers():
-    torch.manual_seed(0)
-    return lower_and_quantize(trace(TwoLayers().eval(), torch.rand(1, 1, 8, 8))).graph
-
-
-def test_a_small_graph_fits_one_chip(two_layers):
-    fit = chip_fit(two_layers)
-    by_name = {p.name: p for p in fit.populations}
-    assert set(by_name) == {"sn1", "sn2", "readout"}
-    assert (by_name["sn1"].synapses, by_name["sn2"].synapses, by_name["readout"].synapses) == (0, 9_600, 500)
-    assert (by_name["sn2"].largest_fan_in, by_name["sn2"].synaptic_bytes) == (192, 9_600)
-    assert fit.totals["neurons"] == 252 and fit.totals["cores"] == 3 and fit.totals["chips"] == 1
-    assert fit.fits_one_chip and fit.problems == []
-
-
-def test_a_population_too_large_for_a_core_is_named(two_layers):
-    """With 128 bytes of synaptic memory per core, one neuron of ``sn2`` (192 8-bit weights) cannot be mapped; one of
-    the readout (50) still can."""
-    fit = chip_fit(two_layers, replace(LOIHI2, synaptic_bytes_per_core=128))
-    assert not fit.fits_one_chip
-    assert fit.problems == ["population 'sn2': one neuron's 192 incoming synapses need 192 bytes, more than a "
-                            "core's synaptic memory (128 bytes)"]
-
-
-def test_more_cores_than_a_chip_holds_need_more_chips(two_layers):
-    fit = chip_fit(two_layers, replace(LOIHI2, neurons_per_core=64, cores_per_chip=2))
-    assert {p.name: p.cores for p in fit.populations} == {"sn1": 3, "sn2": 1, "readout": 1}
-    assert fit.totals["chips"] == 3
-    assert fit.problems == ["needs 3 chips: 5 cores exceed one chip's 2; largest: 'sn1' (3), 'sn2' (1), "
-                            "'readout' (1)"]
-
-
 @pytest.fixture(scope="module")
 def artifact(tiny_checkpoint, tmp_path_factory):
     out = tmp_path_factory.mktemp("energy") / "mlf.numpy"
@@ -265,14 +300,14 @@ def test_energy_prints_the_table_and_ends_with_json(artifact, capsys):
     assert code == 0
     lines = printed.splitlines()
     header = next(i for i, line in enumerate(lines) if line.startswith("layer "))
-    assert lines[header].split() == ["layer", "op", "neurons", "synapses", "spikes", "rate", "SOPs", "MACs",
-                                     "energy", "pJ", "ANN", "pJ"]
+    assert lines[header].split() == ["layer", "op", "neurons", "synapses", "chip", "synapses", "spikes", "rate", "SOPs",
+                                     "chip", "SOPs", "MACs", "ANN", "MACs", "energy", "pJ", "ANN", "pJ"]
     for row in report["layers"]:
         assert any(line.split()[0] == row["name"] for line in lines[header + 2:]), row["name"]
     total = next(line for line in lines if line.startswith("total "))
     assert f"{report['totals']['energy_pj']:,.1f}" in total and f"{report['totals']['ann_energy_pj']:,.1f}" in total
     assert "MACs: the total uses the every-timestep convention" in printed and "Horowitz, ISSCC 2014" in printed
-    assert "Loihi 2 fit:" in printed and "(fits one chip)" in printed
+    assert "Loihi 2 fit:" in printed and "(fits one chip)" in printed and "ANN / SNN = " in printed
     totals = report["totals"]
     assert {"sops", "macs", "energy_pj", "ann_energy_pj"} <= set(totals) and totals["sops"] > 0
     assert report["samples"] == 8 and report["profile"] == "cmos45" and report["memory_traffic"] is False
@@ -291,6 +326,24 @@ def test_energy_json_equals_the_python_api(artifact, capsys):
     assert report["totals"] == expected["totals"] and report["layers"] == expected["layers"]
     assert report["resources"] == json.loads(json.dumps(chip_fit(graph).as_json()))
     assert report["memory_traffic"] and any(source.startswith("sram_byte") for source in report["sources"])
+
+
+def test_simulate_inspect_and_energy_print_one_rate_and_one_synapse_count(artifact, capsys):
+    """The firing rate of every layer (an MLF unit's: spikes per neuron of all its levels per step) and the synapse
+    counts (connections, and the per-level and per-chip copies) are the same numbers in every command."""
+    assert main(["simulate", str(artifact), "--limit", "4", "--json"]) == 0
+    rates = json.loads(capsys.readouterr().out.splitlines()[-1])["firing_rates"]
+    _, _, report = energy_json(capsys, artifact, "--limit", "4")
+    assert main(["inspect", str(artifact), "--json"]) == 0
+    inspected = json.loads(capsys.readouterr().out)
+    neurons = [row for row in report["layers"] if row["role"] == "neurons"]
+    assert any(row["op"].endswith("x2") for row in neurons)  # MLF units with K=2 levels
+    for row in neurons:
+        assert rates[row["name"]] == pytest.approx(row["firing_rate"], rel=1e-12), row["name"]
+    for key in ("synapses", "level_synapses", "chip_synapses"):
+        assert report["totals"][key] == inspected["totals"][key] > 0, key
+    totals = inspected["totals"]
+    assert totals["synapses"] < totals["level_synapses"] < totals["chip_synapses"]
 
 
 @pytest.mark.parametrize("backend", ["onnx", pytest.param("lava", marks=pytest.mark.lava)])
