@@ -22,9 +22,9 @@ from importlib import metadata
 from snncompile.errors import SnnCompileError
 from snncompile.interrupts import signals_interrupt
 
-from . import compile, energy, inspect, simulate, train
+from . import compile, energy, fit, inspect, simulate, sweep, train
 
-COMMANDS = (train, inspect, compile, simulate, energy)
+COMMANDS = (train, inspect, compile, simulate, energy, fit, sweep)
 
 DESCRIPTION = "Compile trained spiking neural networks for neuromorphic chips."
 EPILOG = """example:
