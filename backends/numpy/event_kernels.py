@@ -21,6 +21,7 @@ used, not OpenMP: OpenMP threads spin while they wait, and on a machine whose co
 then waited for a descheduled spinning thread (a SEW-ResNet-18 batch took 10x longer than on one thread).
 """
 
+import functools
 import threading
 import types
 
@@ -40,12 +41,13 @@ def run_serially() -> None:
 
 class Kernel:
     """A loop compiled with its ``prange`` loops parallel and serial; calling it runs the serial one in a thread that
-    :func:`run_serially`, or when its first argument (the array it scans) has fewer than ``PARALLEL_SIZE`` entries:
-    starting the threads costs more than such a loop (about 0.1 ms per call measured on a busy machine)."""
+    :func:`run_serially`, or when its first argument (the array it scans) has fewer than ``parallel_size`` entries:
+    starting the threads (0.1-0.2 ms per call) costs more than such a loop. A scatter does up to its fan-out of work
+    per entry (``1 << 15``); a pass of a few operations per entry (:data:`PASS`: the neuron update, counts, sums) takes
+    about 0.1 ms on one thread for ``1 << 17`` entries."""
 
-    PARALLEL_SIZE = 1 << 15
-
-    def __init__(self, function):
+    def __init__(self, function, parallel_size: int = 1 << 15):
+        self.parallel_size = parallel_size
         self.parallel = njit(parallel=True, **COMPILE)(function)
         serial = types.FunctionType(function.__code__, function.__globals__, function.__name__)
         serial.__qualname__ = f"{function.__qualname__}_serial"  # its own entry in numba's on-disk cache
@@ -53,11 +55,14 @@ class Kernel:
         self.__doc__, self.__name__ = function.__doc__, function.__name__
 
     def __call__(self, *args):
-        serial = getattr(_THREAD, "serial", False) or args[0].size < self.PARALLEL_SIZE
+        serial = getattr(_THREAD, "serial", False) or args[0].size < self.parallel_size
         return (self.serial if serial else self.parallel)(*args)
 
 
-@Kernel
+PASS = functools.partial(Kernel, parallel_size=1 << 17)  # a kernel doing a few operations per entry
+
+
+@PASS
 def active_counts(x, counts):
     """``counts[b]``: the nonzero entries of sample ``b`` of ``x`` ``[B, N]``."""
     for b in prange(x.shape[0]):
@@ -164,17 +169,7 @@ def pool_scatter(x, kernel_h, kernel_w, stride_h, stride_w, pad_h, pad_w, weight
                     plane[i, j] = plane[i, j] * weight / divisor
 
 
-@Kernel
-def channels_first(channels_last, out):
-    """``out[b, c, p] = channels_last[b, p, c]``: the layout every other kernel reads."""
-    batch, positions, channels = channels_last.shape
-    for task in prange(batch * channels):
-        b, c = task // channels, task % channels
-        for p in range(positions):
-            out[b, c, p] = channels_last[b, p, c]
-
-
-@Kernel
+@PASS
 def one_to_one(x, scale, shift, plane, out):
     """``out = x * scale[c] + shift[c]`` per position of ``x`` ``[B, C * plane]``: a silent input only writes the
     shift. The same arithmetic as NumPy's ``x * scale + shift``, bit for bit."""
@@ -195,7 +190,7 @@ def decayed(x, kept, decay_bits):
     return -magnitude if x < 0 else magnitude
 
 
-@Kernel
+@PASS
 def cuba_update(synaptic, current, membrane, spikes, fired_per_row, bias, keeps_current, current_decay, decay,
                 threshold, shift, decay_bits, state_bits, state_max):
     """One step of :func:`snncompile.integer.cuba_step` on every neuron, in one pass: the same integer operations on
@@ -226,7 +221,7 @@ def cuba_update(synaptic, current, membrane, spikes, fired_per_row, bias, keeps_
         fired_per_row[row] = fired_here
 
 
-@Kernel
+@PASS
 def sample_sums(x, sums):
     """``sums[b] = x[b].sum()`` in float64 for spikes or counts ``x`` ``[B, N]``: integers, whose sum is exact in any
     order, so four running sums are added alternately (the loop does not wait for each addition)."""
