@@ -9,6 +9,7 @@ NumPy and onnxruntime.
 
 import textwrap
 
+import numpy as np
 import pytest
 import torch
 
@@ -248,3 +249,15 @@ class UsesUnknown(torch.nn.Module):
 def test_what_cannot_be_traced_names_the_module_the_line_and_the_fix(model, message):
     with pytest.raises(UnsupportedModuleError, match=message):
         trace(model, torch.rand(2, 1, 4, 4), T=T)
+
+
+@pytest.mark.lava
+def test_the_time_folded_model_compiled_for_lava_fires_the_simulators_spikes(research):
+    from test_lava import assert_same_as_integer_simulator
+
+    model = folded_model(research)
+    x = torch.rand(3, 3, 8, 8, dtype=torch.float64, generator=torch.Generator().manual_seed(1))
+    compiled = compile_model(model, x, T=T, target="lava")
+    inputs = torch.rand(2, 3, 8, 8, generator=torch.Generator().manual_seed(2)).numpy()
+    _, expected = assert_same_as_integer_simulator(compiled.graph, inputs, T)
+    assert 0 < np.mean([expected.recorded[n.name].mean() for n in compiled.graph if n.op.kind == "IntLIF"]) < 1
