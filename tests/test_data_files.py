@@ -21,10 +21,11 @@ from snncompile.energy import measure
 from snncompile.errors import DataError
 from snncompile.evaluation import evaluate
 from snncompile.ir import Graph
-from snncompile.ir.ops import LIF, Conv2d, Flatten, Input, Readout
+from snncompile.ir.ops import Input
 from snncompile.models import build
 
 from conftest import lively, tiny_config
+from test_netx import frames_classifier
 
 EVENT_DTYPE = np.dtype([("x", np.int16), ("y", np.int16), ("t", np.int64), ("p", np.int8)])
 FRAME_PERIOD = 1000  # the event files below: frame t's events at t * FRAME_PERIOD + row (a few time units apart)
@@ -61,21 +62,6 @@ def event_file(tmp_path_factory):
     path = tmp_path_factory.mktemp("events") / "events.npz"
     write_events(path, [frames_to_events(frames[i]) for i in keep], (8, 8, 2), labels[keep])
     return path, frames[keep], labels[keep]
-
-
-def frames_classifier() -> Graph:
-    """Event frames (2, 8, 8), T = 2 -> conv 3x3 stride 2 -> LIF -> flatten -> readout: a graph every target runs,
-    netx included (spike input, no joins or pooling)."""
-    rng = np.random.default_rng(3)
-    graph = Graph("frames_classifier")
-    graph.metadata.update(T=2, encoding="frames")
-    graph.add("x", Input((2, 8, 8), "frames", "spikes"))
-    graph.add("conv", Conv2d(rng.normal(0.2, 0.5, (4, 2, 3, 3)), rng.normal(0, 0.1, 4), (2, 2), (1, 1)), ["x"])
-    graph.add("lif", LIF(decay=0.9, threshold=0.5), ["conv"])
-    graph.add("flat", Flatten(), ["lif"])
-    graph.add("readout", Readout(rng.normal(0, 0.5, (10, 64)), rng.normal(0, 0.1, 10)), ["flat"])
-    graph.set_outputs(["readout"])
-    return graph
 
 
 @pytest.fixture(scope="module")
