@@ -43,6 +43,7 @@ from .worker import (BUILDING, ERROR_FILE, JOB_FILE, PROGRESS_FILE, READOUT_FILE
 DEFAULT_TIMEOUT = 1800.0   # seconds for building and running one batch
 GRACE_SECONDS = 30.0       # the worker's own teardown after its timeout, before its session is killed
 POLL_SECONDS = 0.25        # how often the worker's progress is read
+KILL_WAIT_SECONDS = 10.0   # how long a killed session may take to disappear
 WORKER = "snncompile.backends.lava.worker"
 # the longest directory whose multiprocessing socket (DIR/pymp-XXXXXXXX/listener-XXXXXXXX) fits a Unix socket path
 SOCKET_DIRECTORY_MAX = 107 - len("/pymp-XXXXXXXX/listener-XXXXXXXX")
@@ -211,12 +212,34 @@ def run_worker(job_dir: Path, artifact, T: int, steps: int, timeout: float, modu
                            f"passed?)", log_tail)
 
 
-def kill_session(session: int) -> None:
-    """SIGKILL every process left in the worker's session (Lava's processes, its shared-memory server)."""
+def kill_session(session: int, wait: float = KILL_WAIT_SECONDS) -> None:
+    """SIGKILL every process left in the worker's session (Lava's processes, its shared-memory server) and wait (up
+    to ``wait`` seconds) until none is left running: a signal is delivered asynchronously, and a run must not return
+    while its processes still exist."""
     try:
         os.killpg(session, signal.SIGKILL)
     except ProcessLookupError:
-        pass
+        return
+    deadline = time.monotonic() + wait
+    while session_members(session) and time.monotonic() < deadline:
+        time.sleep(0.01)
+
+
+def session_members(session: int) -> list:
+    """PIDs of the live (not yet dead or zombie) processes of the session ``session`` (Linux ``/proc``)."""
+    members = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            stat = (entry / "stat").read_text()
+        except OSError:  # it ended while we looked
+            continue
+        # fields after the command name (which may hold spaces and parentheses): state ppid pgrp session ...
+        state, _, _, member_of = stat[stat.rindex(")") + 2:].split()[:4]
+        if int(member_of) == session and state not in "ZX":
+            members.append(int(entry.name))
+    return members
 
 
 def decode(graph, network, host: dict, feeds: dict, spikes: np.ndarray, membranes: np.ndarray, T: int,
