@@ -1,9 +1,10 @@
 """NIR with the real peer libraries, both ways (the README's interop table quotes these tests).
 
-snncompile -> peer: the float NIR (``model.nir``) of zoo families runs in SpikingJelly 2.0 and snnTorch 1.0 with our
-float simulator's spikes at every population and step; the integer NIR (``model.int.nir``) agrees as far as float
-arithmetic can follow the chip's (host rounding, truncating leak); Norse 1.1 and sinabs 3.1 run chains (their NIR
-loader, nirtorch's legacy ``GraphExecutor``, visits nodes depth-first and so cannot run a residual join).
+snncompile -> peer: the float NIR (``model.nir``) of every zoo family runs in SpikingJelly 2.0 and snnTorch 1.0 with
+our float simulator's spikes at every population and step, or is refused by name; the integer NIR (``model.int.nir``)
+agrees as far as float arithmetic can follow the chip's (host rounding, truncating leak), per family as measured;
+Norse 1.1 and sinabs 3.1 run chains, float and integer (their NIR loader, nirtorch's legacy ``GraphExecutor``, visits
+nodes depth-first and so cannot run a residual join).
 
 peer -> snncompile: each peer's own exporter on a small network (a conv net with pooling where the exporter writes
 pooling) reads as the same network (its spikes, per population and step, equal the peer's own run), compiles to
@@ -19,6 +20,7 @@ import numpy as np
 import pytest
 import torch
 
+from conftest import FAMILIES
 from test_onnx_backend import family_graphs
 from snncompile.backends import get_backend
 from snncompile.backends.nir import INTEGER_FILE, MODEL_FILE
@@ -27,17 +29,32 @@ from snncompile.backends.nir.importer import NeverFiresWarning, from_nir, read
 from snncompile.backends.numpy import simulate
 from snncompile.cli.main import main
 from snncompile.compiler import compile as compile_model
-from snncompile.compiler import load_artifact
+from snncompile.compiler import load_artifact, lower_and_quantize
 from snncompile.errors import UnsupportedNodeError
 from snncompile.ir import Graph
 from snncompile.ir.ops import LIF, Conv2d, Flatten, Input, Readout
 
 NEURONS = ("LIF", "IntLIF")
-# The families each test runs (a few, for time; bench/nir_peers.py runs every family in every peer, both stages).
-SPIKINGJELLY_FAMILIES = ["mlf_k2", "sew_add_if", "sew_and_lif", "tdbn_resnet17_frames"]
-SNNTORCH_FAMILIES = ["mlf_k2", "sew_add_if", "sew_and_lif"]
-INTEGER_CASES = [("SpikingJelly", "sew_add_if"), ("SpikingJelly", "tdbn_resnet17_frames"),
-                 ("snnTorch", "sew_and_lif"), ("snnTorch", "tdbn_resnet17_frames")]
+# Our integer NIR of every zoo family in each peer, as measured (fixed seeds: every run gives the same): family ->
+# {peer: (the share of spike entries that agree, the share of predictions that agree)}, None where the peer refuses
+# the file (snnTorch: IF). The test allows SPIKE_MARGIN below the spike figure and at least the predictions measured.
+INTEGER_NIR_MEASURED = {
+    "7bnet_add_maxpool": {"SpikingJelly": (0.9993, 1.0), "snnTorch": (0.9984, 0.75)},
+    "mlf_k1": {"SpikingJelly": (0.9890, 1.0), "snnTorch": (0.9809, 1.0)},
+    "mlf_k2": {"SpikingJelly": (0.9847, 1.0), "snnTorch": (0.9835, 1.0)},
+    "mlf_k3": {"SpikingJelly": (0.9866, 1.0), "snnTorch": (0.9836, 1.0)},
+    "resnet_snn": {"SpikingJelly": (0.9952, 1.0), "snnTorch": (0.9940, 1.0)},
+    "sbp": {"SpikingJelly": (0.9930, 1.0), "snnTorch": (0.9835, 1.0)},
+    "sew_add_if": {"SpikingJelly": (0.9896, 1.0), "snnTorch": None},
+    "sew_and_lif": {"SpikingJelly": (0.9997, 1.0), "snnTorch": (0.9997, 1.0)},
+    "sew_bottleneck": {"SpikingJelly": (1.0, 1.0), "snnTorch": None},
+    "sew_iand_plif": {"SpikingJelly": (0.9992, 1.0), "snnTorch": (0.9989, 1.0)},
+    "sew_imagenet_stem": {"SpikingJelly": (0.9937, 1.0), "snnTorch": None},
+    "spiking_resnet": {"SpikingJelly": (0.9808, 1.0), "snnTorch": (0.9727, 1.0)},
+    "tdbn_resnet17_frames": {"SpikingJelly": (0.9993, 1.0), "snnTorch": (0.9990, 1.0)},
+    "tdbn_resnet19": {"SpikingJelly": (0.9928, 1.0), "snnTorch": (0.9906, 1.0)},
+}
+SPIKE_MARGIN = 0.005  # below a measured share of agreeing spikes: another CPU may round a float32 sum differently
 
 
 @functools.cache
@@ -128,13 +145,21 @@ def in_norse(nir_graph, inputs, T, populations, dt=1e-4):
 def in_sinabs(nir_graph, inputs, T, populations):
     import sinabs
 
-    return sinabs_run(sinabs.from_nir(nir_graph, batch_size=inputs.shape[0]), inputs, T, populations)
+    batch = inputs.shape[0 if inputs.ndim in (2, 4) else 1]  # images [B, ...], frames [T, B, ...]
+    return sinabs_run(sinabs.from_nir(nir_graph, batch_size=batch), inputs, T, populations)
+
+
+def sample_major(inputs, T: int) -> np.ndarray:
+    """``inputs`` as ``[B, T, ...]``: images (the same each step) repeated over the steps, frames ``[T, B, ...]`` with
+    their first two axes swapped."""
+    return np.repeat(inputs[:, None], T, axis=1) if inputs.ndim in (2, 4) else np.swapaxes(inputs, 0, 1)
 
 
 def sinabs_run(model, inputs, T: int, watched) -> tuple:
     """:func:`stepped` for sinabs, whose layers take the whole recording at once, time folded into the batch axis
     (``[B*T, ...]``); ``watched``: population names (submodules by :func:`modules_of`) or a dict of modules."""
-    batch, spikes = inputs.shape[0], {}
+    recording, spikes = sample_major(inputs, T), {}
+    batch = len(recording)
     watched = watched if isinstance(watched, dict) else modules_of(model, watched)
     for name, module in watched.items():
         module.register_forward_hook(lambda mod, args, out, name=name: spikes.update({name: out.detach()}))
@@ -144,7 +169,7 @@ def sinabs_run(model, inputs, T: int, watched) -> tuple:
         return np.swapaxes(values.reshape(batch, T, *values.shape[1:]), 0, 1)
 
     with torch.no_grad():
-        out = model(torch.as_tensor(np.repeat(inputs[:, None], T, axis=1), dtype=torch.float32).flatten(0, 1))
+        out = model(torch.as_tensor(recording, dtype=torch.float32).flatten(0, 1))
     return time_major(out[0] if isinstance(out, tuple) else out), {name: time_major(v) for name, v in spikes.items()}
 
 
@@ -169,7 +194,7 @@ def through_file(nir_graph, path):
 
 # --- snncompile -> peer -------------------------------------------------------------------------------------------
 
-@pytest.mark.parametrize("family", SPIKINGJELLY_FAMILIES)
+@pytest.mark.parametrize("family", sorted(FAMILIES))
 def test_our_float_nir_runs_in_spikingjelly_with_our_spikes_or_is_refused_by_it(family, tmp_path):
     """SpikingJelly 2.0 fires our float simulator's spikes at every population and step; it has no neuron without
     memory (``tau = dt``), which the lowered max pooling and SEW logic use, and refuses those graphs by name."""
@@ -187,7 +212,7 @@ def test_our_float_nir_runs_in_spikingjelly_with_our_spikes_or_is_refused_by_it(
     np.testing.assert_allclose(outputs.mean(axis=0), expected.output, atol=1e-5)
 
 
-@pytest.mark.parametrize("family", SNNTORCH_FAMILIES)
+@pytest.mark.parametrize("family", sorted(FAMILIES))
 def test_our_float_nir_runs_in_snntorch_with_our_spikes_or_is_refused_by_it(family, tmp_path):
     """snnTorch 1.0 fires our float simulator's spikes at every population and step; it reads an IF only with ``r =
     1`` (and then as a leaky neuron, ``beta = 0.9``), so it refuses graphs with IF neurons."""
@@ -205,17 +230,42 @@ def test_our_float_nir_runs_in_snntorch_with_our_spikes_or_is_refused_by_it(fami
     np.testing.assert_allclose(outputs.mean(axis=0), expected.output, atol=1e-5)
 
 
-@pytest.mark.parametrize("peer, family", INTEGER_CASES)
-def test_our_integer_nir_runs_in_the_peers_as_far_as_floats_follow_the_chip(peer, family, tmp_path):
-    """Integer NIR (half-integer thresholds, float tensors, the readout carrying its scale) in SpikingJelly and
-    snnTorch: without leak and fed events it is exact; a leak truncates on chip (``v * D >> 12``) and the host rounds
-    the current of analog input, which a float tool does not follow."""
+@pytest.mark.parametrize("peer", ["SpikingJelly", "snnTorch"])
+@pytest.mark.parametrize("family", sorted(FAMILIES))
+def test_our_integer_nir_runs_in_the_peers_as_far_as_floats_follow_the_chip(family, peer, tmp_path):
+    """Integer NIR (half-integer thresholds, float tensors, the readout carrying its scale) of every zoo family in
+    SpikingJelly and snnTorch, against :data:`INTEGER_NIR_MEASURED`: a leak truncates on chip (``v * D >> 12``) and the
+    host rounds the current of analog input, which a float tool does not follow: up to 2.7 % of spike entries differ
+    (none in ``sew_bottleneck``), and one prediction of 7B-Net in snnTorch. snnTorch refuses IF by name, as for float
+    NIR."""
+    from snntorch.import_nir import import_from_nir
+
     inputs, T, graphs = zoo(family)
+    written = through_file(to_nir(graphs["integer"]), tmp_path / INTEGER_FILE)
+    measured = INTEGER_NIR_MEASURED[family][peer]
+    if measured is None:
+        assert peer == "snnTorch" and leak_free(graphs["lowered"])
+        with pytest.raises(AssertionError, match="r != 1 not supported"):
+            import_from_nir(written)
+        return
     expected, spikes = ours(graphs["integer"], inputs, T)
     run = {"SpikingJelly": in_spikingjelly, "snnTorch": in_snntorch}[peer]
-    outputs, theirs = run(through_file(to_nir(graphs["integer"]), tmp_path / INTEGER_FILE), inputs, T, list(spikes))
+    outputs, theirs = run(written, inputs, T, list(spikes))
+    agrees_as_measured(expected, spikes, outputs, theirs, measured)
+
+
+def agrees_as_measured(expected, spikes: dict, outputs, theirs: dict, measured: tuple) -> None:
+    """A peer's run (``outputs`` per step, ``theirs``) against ours (``expected``, ``spikes``) as ``measured``
+    (shares of spike entries and of predictions that agree): exact where the spikes all agreed (the readout then
+    within 1e-5), else at most :data:`SPIKE_MARGIN` below the spike figure; the predictions at least as measured."""
+    spike_share, prediction_share = measured
     predictions = np.mean(outputs.mean(axis=0).argmax(axis=1) == expected.output.argmax(axis=1))
-    assert agreement(spikes, theirs) >= 0.98 and predictions == 1.0
+    if spike_share == 1.0:
+        assert agreement(spikes, theirs) == 1.0
+        np.testing.assert_allclose(outputs.mean(axis=0), expected.output, atol=1e-5)
+    else:
+        assert agreement(spikes, theirs) >= spike_share - SPIKE_MARGIN
+    assert predictions >= prediction_share
 
 
 def test_norse_and_sinabs_run_a_residual_join_depth_first_so_the_zoo_is_beyond_them():
@@ -231,11 +281,12 @@ def test_norse_and_sinabs_run_a_residual_join_depth_first_so_the_zoo_is_beyond_t
         assert not np.any(outputs.mean(axis=0).argmax(axis=1) == expected.output.argmax(axis=1))
 
 
-def if_chain(threshold: float = 1.0) -> Graph:
-    """Images -> Conv2d -> IF -> Flatten -> Readout, random weights (a chain: what Norse and sinabs can run)."""
+def if_chain(threshold: float = 1.0, *, frames: bool = False) -> Graph:
+    """Images (``frames``: binary event frames) -> Conv2d -> IF -> Flatten -> Readout, random weights (a chain: what
+    Norse and sinabs can run)."""
     rng = np.random.default_rng(3)
     graph = Graph("if_chain")
-    graph.add("x", Input((1, 8, 8)))
+    graph.add("x", Input((1, 8, 8), "frames", "spikes") if frames else Input((1, 8, 8)))
     graph.add("conv", Conv2d(rng.normal(0.3, 0.5, (4, 1, 3, 3)), rng.normal(0, 0.1, 4), (1, 1), (1, 1)), ["x"])
     graph.add("neurons", LIF(decay=1.0, threshold=threshold), ["conv"])
     graph.add("flat", Flatten(), ["neurons"])
@@ -258,6 +309,61 @@ def test_our_float_nir_chain_runs_in_norse_exactly_and_in_sinabs_by_its_own_rule
     _, sinabs_spikes = in_sinabs(written, inputs, T, ["neurons"])
     assert np.array_equal(sinabs_spikes["neurons"][0] > 0, spikes["neurons"][0] > 0)
     assert sinabs_spikes["neurons"].max() > 1 and agreement(spikes, sinabs_spikes) < 0.9
+
+
+CHAIN_STEPS = 6
+# Our integer NIR of the IF chain in Norse and sinabs, as measured: input kind -> {peer: (the share of spike entries
+# that agree, the share of predictions that agree)}; "sinabs as NIR's IF": sinabs with :func:`with_nir_if_rules`.
+INTEGER_CHAIN_MEASURED = {
+    "frames": {"Norse": (1.0, 1.0), "sinabs": (0.7592, 0.5), "sinabs as NIR's IF": (1.0, 1.0)},
+    "images": {"Norse": (0.9977, 1.0), "sinabs": (0.5400, 0.25), "sinabs as NIR's IF": (0.9977, 1.0)},
+}
+
+
+def chain_inputs(kind: str) -> np.ndarray:
+    """4 samples for :func:`if_chain`: analog ``"images"`` ``[B, 1, 8, 8]`` or binary event ``"frames"`` ``[T, B, 1,
+    8, 8]`` (30 % of pixels on)."""
+    rng = np.random.default_rng(0)
+    if kind == "images":
+        return rng.random((4, 1, 8, 8))
+    return (rng.random((CHAIN_STEPS, 4, 1, 8, 8)) < 0.3).astype(float)
+
+
+def with_nir_if_rules(model):
+    """sinabs ``model`` with every IAF run as NIR's IF: one spike per step, reset to 0, no floor on the membrane.
+    sinabs loads a NIR IF with its own rules (``MultiSpike``, ``MembraneSubtract``, ``min_v_mem = -threshold``) and
+    its ``from_nir`` has no option for others, so they are set on the loaded layers."""
+    import sinabs.layers as sl
+    from sinabs.activation import MembraneReset, SingleSpike
+
+    for module in model.modules():
+        if isinstance(module, sl.IAFSqueeze):
+            module.spike_fn, module.reset_fn, module.min_v_mem = SingleSpike, MembraneReset(), None
+    return model
+
+
+@pytest.mark.parametrize("kind", ["frames", "images"])
+def test_our_integer_nir_chain_runs_in_norse_and_sinabs_exactly_on_event_frames(kind, tmp_path):
+    """Our integer NIR (``model.int.nir``) of the IF chain compiled to integers, in Norse 1.1 and sinabs 3.1, against
+    :data:`INTEGER_CHAIN_MEASURED`. Fed binary event frames, every current is an integer that float arithmetic adds
+    exactly and an IF has no leak to truncate: Norse fires the chip's spikes at every step and gives its readout.
+    Fed images, the host rounds the first layer's current (``rint(x * scale)``, which no NIR node holds), so 0.2 % of
+    spike entries differ and no prediction. sinabs runs the file by its own rules (its IAF fires ``floor(v /
+    threshold)`` spikes and subtracts them, see the float chain test): the first step fires where the chip does, then
+    it drifts; with its IAF set to NIR's IF rules it agrees as Norse does, exactly on event frames."""
+    import sinabs
+
+    graph = lower_and_quantize(if_chain(frames=kind == "frames"), bits=8).graph
+    inputs, T = chain_inputs(kind), CHAIN_STEPS
+    expected, spikes = ours(graph, inputs, T)
+    written = through_file(to_nir(graph), tmp_path / INTEGER_FILE)
+    runs = {"Norse": in_norse(written, inputs, T, ["neurons"]), "sinabs": in_sinabs(written, inputs, T, ["neurons"]),
+            "sinabs as NIR's IF": sinabs_run(with_nir_if_rules(sinabs.from_nir(written, batch_size=4)), inputs, T,
+                                             ["neurons"])}
+    for peer, (outputs, theirs) in runs.items():
+        agrees_as_measured(expected, spikes, outputs, theirs, INTEGER_CHAIN_MEASURED[kind][peer])
+    sinabs_spikes = runs["sinabs"][1]["neurons"]
+    assert np.array_equal(sinabs_spikes[0] > 0, spikes["neurons"][0] > 0) and sinabs_spikes.max() > 1
 
 
 # --- peer -> snncompile -------------------------------------------------------------------------------------------
