@@ -58,8 +58,8 @@ class Fit:
 
 
 def compare(title: str, op, in_shape: tuple, out_shape: tuple, args, rng, fit: Fit) -> None:
-    kind = "pool" if isinstance(op, SumPool2d) else "blas"
     event, dense, auto = kernels(op, in_shape, out_shape, args.batch, not args.float)
+    kind = dense.prepared.dense_kernel
     dtype = np.float64 if args.float else np.float32
     print(f"\n{title}, batch {args.batch}, {'float64' if args.float else 'exact float32'}")
     print(f"{'density':>8} {'event ms':>9} {'dense ms':>9} {'event/dense':>12} {'auto picks':>11}")

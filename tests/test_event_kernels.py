@@ -160,7 +160,7 @@ def test_the_fused_neuron_update_steps_exactly_like_cuba_step(case):
         limit = LOIHI2.current_max * (3 if step == 5 else 1)
         current = (rng.integers(-limit // 3, limit + 1, (batch, *shape)) * (rng.random((batch, *shape)) < 0.5))
         fired, u, v = cuba_step(u, v, current, case["current_decay"], case["decay"], channel_bias, case["threshold"])
-        np.testing.assert_array_equal(kernel([current.astype(np.float32)]), fired, err_msg=f"step {step}")
+        np.testing.assert_array_equal(kernel([current.astype(np.float32)[None]])[0], fired, err_msg=f"step {step}")
         np.testing.assert_array_equal(kernel.membrane, v, err_msg=f"step {step}")
         if case["current_decay"]:
             np.testing.assert_array_equal(kernel.current, u, err_msg=f"step {step}")
@@ -235,8 +235,8 @@ def test_each_op_is_prepared_once_for_every_later_simulation(monkeypatch):
 
 
 def test_a_node_on_the_direct_input_only_is_computed_once(monkeypatch):
-    calls = []
-    monkeypatch.setitem(kernels.DENSE, Conv2d, lambda op, x: calls.append(op) or kernels.conv2d(op, x))
+    calls = []  # the samples of each call: a call computes every step of every sample at once
+    monkeypatch.setitem(kernels.DENSE, Conv2d, lambda op, x: calls.append(len(x)) or kernels.conv2d(op, x))
     rng = np.random.default_rng(4)
     graph = Graph("direct")
     graph.add("image", Input((2, 6, 6), "direct"))
@@ -245,9 +245,9 @@ def test_a_node_on_the_direct_input_only_is_computed_once(monkeypatch):
     graph.set_outputs(["lif"])
     image = rng.random((2, 2, 6, 6))
     result = simulate(graph, image, 5, record=["lif"])
-    assert len(calls) == 1 and "conv" not in result.paths
+    assert calls == [2] and "conv" not in result.paths
     frames = simulate(graph_with_frames(graph), np.broadcast_to(image, (5, *image.shape)), 5, record=["lif"])
-    assert len(calls) == 6
+    assert calls == [2, 5 * 2]
     np.testing.assert_array_equal(result.recorded["lif"], frames.recorded["lif"])
 
 

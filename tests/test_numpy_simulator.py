@@ -451,7 +451,7 @@ def test_the_fast_integer_kernel_keeps_its_current_exactly_like_cuba_step(decay,
         kept = np.sign(u) * ((np.abs(u) * current_decay) >> 12)
         fired, u, v = cuba_step(u, v, current.astype(np.int64), current_decay, decay, op.bias[:, None], op.threshold)
         wrapped += np.count_nonzero(u != kept + (current.astype(np.int64) << 6))
-        np.testing.assert_array_equal(kernel([current]), fired, err_msg=f"step {step}")
+        np.testing.assert_array_equal(kernel([current[None]])[0], fired, err_msg=f"step {step}")
         np.testing.assert_array_equal(kernel.current, u, err_msg=f"step {step}")
         np.testing.assert_array_equal(kernel.membrane, v, err_msg=f"step {step}")
     assert wrapped > 0

@@ -168,7 +168,7 @@ def test_the_float_membrane_kernel_steps_exactly_like_lif_step(decay):
         current = rng.integers(-limit, limit + 1, (6, 4, 5)).astype(np.float32)
         current[rng.random(current.shape) < 0.3] = 0
         fired, v = lif_step(v, current.astype(np.int64), decay, op.bias[:, None], op.threshold)
-        np.testing.assert_array_equal(kernel([current]), fired, err_msg=f"step {step}")
+        np.testing.assert_array_equal(kernel([current[None]])[0], fired, err_msg=f"step {step}")
         np.testing.assert_array_equal(kernel.membrane, v, err_msg=f"step {step}")
 
 

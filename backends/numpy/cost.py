@@ -5,21 +5,22 @@ the number of active inputs at that step.
   linear map, one per target of a pool) and ``SYNAPSE_NS`` per synapse (its fan-out; a count ``c`` is one input that
   adds ``c`` times its weight), plus ``POSITION_NS`` per input and output position (listing the active inputs,
   writing the output). A silent step costs only the positions.
-- dense path: ``DENSE_NS_PER_MAC`` per multiply-add of the layer (every tap of every output, zero padding included),
-  by kernel: a BLAS product (im2col convolution, linear map) or NumPy's window sums (pooling).
+- dense path: ``DENSE_NS_PER_MAC`` per multiply-add of the layer, by kernel: PyTorch's float32 convolution (the
+  taps that read the input; it skips those on zero padding), a NumPy contraction or matrix product (float64
+  convolution, linear map; every tap, padding included) or NumPy's window sums (pooling).
 
-Costs are per float size (4 or 8 bytes), fitted by ``bench/simulator_paths.py`` on this project's machine with one
-thread each (``NUMBA_NUM_THREADS=1 OPENBLAS_NUM_THREADS=1``: the machine was shared; the 8-byte figures are the
-4-byte ones doubled). Only their ratios matter, and a wrong guess near the crossover costs little: there both paths
-take about the same time. Both paths compute the same values bit for bit, so the choice never changes a result.
+Costs are per float size (4 or 8 bytes; the 8-byte figures are the 4-byte ones doubled), fitted by
+``bench/simulator_paths.py --batch 64`` on this project's 2-core machine, quiet, every kernel on both cores. Only their
+ratios matter, and a wrong guess near the crossover costs little: there both paths take about the same time. Both
+paths compute the same values bit for bit, so the choice never changes a result.
 """
 
 import numpy as np
 
-ROW_NS = 6.0  # the convolutions' rows alone; the fit over every layer, pooling's single-weight rows included: 8.6
-SYNAPSE_NS = {4: 0.04, 8: 0.08}
-POSITION_NS = 0.85
-DENSE_NS_PER_MAC = {("blas", 4): 0.024, ("blas", 8): 0.05, ("pool", 4): 7.8, ("pool", 8): 7.8}
+ROW_NS = 3.8
+SYNAPSE_NS = {4: 0.036, 8: 0.072}
+POSITION_NS = 0.95
+DENSE_NS_PER_MAC = {("torch", 4): 0.0092, ("blas", 4): 0.014, ("blas", 8): 0.05, ("pool", 4): 6.2, ("pool", 8): 6.2}
 
 
 def event_seconds(dtype, events: float, fan_out: float, row_length: int, positions: int) -> float:

@@ -191,34 +191,36 @@ def decayed(x, kept, decay_bits):
 
 
 @PASS
-def cuba_update(synaptic, current, membrane, spikes, fired_per_row, bias, keeps_current, current_decay, decay,
-                threshold, shift, decay_bits, state_bits, state_max):
-    """One step of :func:`snncompile.integer.cuba_step` on every neuron, in one pass: the same integer operations on
+def cuba_update(synaptic, current, membrane, spikes, fired, bias, keeps_current, current_decay, decay, threshold, shift,
+                decay_bits, state_bits, state_max):
+    """Steps of :func:`snncompile.integer.cuba_step` on every neuron, in one pass: the same integer operations on
     int64, with the state stored in float32 (``|u|, |v| <= 2**23`` are exact in it).
 
-    ``synaptic``, ``membrane``, ``spikes`` and ``current`` (read and written only when ``keeps_current``) are
-    ``[B * C, plane]``: one row per sample and channel; ``fired_per_row`` gets the spikes of each row; ``bias`` holds
-    ``bias << shift`` per channel; ``threshold`` is ``threshold << shift``."""
-    rows, plane = synaptic.shape
+    ``synaptic`` and ``spikes`` are ``[T, B * C, plane]``, ``membrane`` and ``current`` (read and written only when
+    ``keeps_current``) ``[B * C, plane]``: one row per sample and channel, whose T steps run in turn (its state stays
+    in cache); ``fired`` ``[T, B * C]`` gets the spikes of each row at each step; ``bias`` holds ``bias << shift`` per
+    channel; ``threshold`` is ``threshold << shift``."""
+    steps, rows, plane = synaptic.shape
     channels = bias.shape[0]
     half, mask = 1 << (state_bits - 1), (1 << state_bits) - 1
     for row in prange(rows):
         offset = bias[row % channels]
-        fired_here = 0
-        for k in range(plane):
-            u = np.int64(synaptic[row, k]) << shift
-            if keeps_current:
-                u += decayed(np.int64(current[row, k]), current_decay, decay_bits)
-            u = ((u + half - 1) & mask) - half + 1
-            if keeps_current:
-                current[row, k] = u
-            v = decayed(np.int64(membrane[row, k]), decay, decay_bits) + u + offset
-            v = min(max(v, -state_max), state_max)
-            fired = v > threshold
-            membrane[row, k] = 0 if fired else v
-            spikes[row, k] = 1 if fired else 0
-            fired_here += fired
-        fired_per_row[row] = fired_here
+        for t in range(steps):
+            fired_here = 0
+            for k in range(plane):
+                u = np.int64(synaptic[t, row, k]) << shift
+                if keeps_current:
+                    u += decayed(np.int64(current[row, k]), current_decay, decay_bits)
+                u = ((u + half - 1) & mask) - half + 1
+                if keeps_current:
+                    current[row, k] = u
+                v = decayed(np.int64(membrane[row, k]), decay, decay_bits) + u + offset
+                v = min(max(v, -state_max), state_max)
+                spiked = v > threshold
+                membrane[row, k] = 0 if spiked else v
+                spikes[t, row, k] = 1 if spiked else 0
+                fired_here += spiked
+            fired[t, row] = fired_here
 
 
 @PASS

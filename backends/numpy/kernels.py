@@ -14,7 +14,7 @@ Three families, each in a table keyed by op type:
 
 An integer graph (the quantizer's output) can be simulated *exactly* in less time: its synaptic sums over spikes and
 counts are integers small enough for float32 (:func:`exact_in_float32`), which lets a convolution sum in any order
-(:class:`Im2colConv`, the event kernels), and its neurons run the chip's integer arithmetic in one compiled pass per
+(:class:`TorchConv`, the event kernels), and its neurons run the chip's integer arithmetic in one compiled pass per
 step (:class:`FloatIntMembranes`), bit for bit :func:`snncompile.integer.cuba_step` on :data:`CHIP`.
 """
 
@@ -30,7 +30,7 @@ from snncompile.ir.ops import (LIF, MLF, Add, Affine, AvgPool2d, BatchNorm, Conv
                                MaxPool2d, Quantize, Readout, SEWLogic, SumPool2d)
 
 from . import cost, event_kernels
-from .prepare import CHIP, POOLS, exact_in_float32, in_dtype, prepared
+from .prepare import CHIP, exact_in_float32, in_dtype, prepared
 
 __all__ = ["CHIP", "MODES", "SUPPORTED", "FloatIntMembranes", "SynapseKernel", "exact_in_float32", "in_dtype",
            "kernel_for"]
@@ -118,45 +118,42 @@ def linear(op, x):
 DENSE = {Conv2d: conv2d, AvgPool2d: avg_pool2d, SumPool2d: sum_pool2d, Linear: linear, Readout: linear}
 
 
-class Im2colConv:
-    """The dense path of a Conv2d whose sums are exact (:func:`exact_in_float32`), so that it may sum in any order.
+class TorchConv:
+    """The dense path of a float32 Conv2d: PyTorch's CPU convolution (oneDNN's direct algorithm), about three times
+    faster than an im2col product in NumPy on one core, and skipping the taps that only read zero padding.
 
-    A few samples at a time (``CHUNK``, so the windows stay in the CPU cache), the input is copied channels-last into a
-    zero-padded buffer, its windows into a matrix ``[samples * H_out * W_out, kH * kW * C_in]``, which one matrix
-    product with the weight ``[kH * kW * C_in, C_out]`` turns into the output, copied back channels-first. Every buffer
-    is allocated once per simulation; the output buffer is rewritten at every step."""
+    On an integer graph it is exact (:func:`exact_in_float32`): every product and partial sum is an integer float32
+    holds, so the order oneDNN sums in does not matter. Only algorithms that transform the operands (Winograd, FFT:
+    NNPACK) or round them to bf16/tf32 would break that; PyTorch's CPU convolutions use none of them unless a user
+    lowers the float32 precision, in which case NumPy's contraction (:func:`conv2d`) runs instead
+    (:func:`torch_keeps_float32`)."""
 
-    CHUNK = 8
+    def __init__(self, prepared):
+        import torch  # only where a dense float32 convolution runs
 
-    def __init__(self, prepared, in_shape: tuple, batch: int):
         op = prepared.op
-        c_out, c_in, kh, kw = op.weight.shape
-        (sh, sw), (self.ph, self.pw) = op.stride, op.padding
-        _, self.h, self.w = in_shape
-        out_h, out_w = conv_output_size(self.h, kh, sh, self.ph), conv_output_size(self.w, kw, sw, self.pw)
-        dtype, chunk = prepared.dtype, min(self.CHUNK, batch)
-        self.weight, self.bias = prepared.im2col_weight, op.bias
-        self.padded = np.zeros((chunk, self.h + 2 * self.ph, self.w + 2 * self.pw, c_in), dtype)
-        span = (sh * (out_h - 1) + 1, sw * (out_w - 1) + 1)  # the input rows and columns one tap's outputs read
-        self.windows = sliding_window_view(self.padded, span, axis=(1, 2))[:, :kh, :kw, :, ::sh, ::sw].transpose(
-            0, 4, 5, 1, 2, 3)                                  # [chunk, H_out, W_out, kH, kW, C_in], a view
-        self.columns = np.empty(self.windows.shape, dtype)
-        self.product = np.empty((chunk, out_h * out_w, c_out), dtype)
-        self.out = np.empty((batch, c_out, out_h * out_w), dtype)
-        self.out_shape = (batch, c_out, out_h, out_w)
+        self.conv2d, self.from_numpy = torch.nn.functional.conv2d, torch.from_numpy
+        self.no_grad = torch.no_grad
+        self.weight, self.bias = (None if array is None else torch.from_numpy(writable(array))
+                                  for array in (op.weight, op.bias))
 
     def __call__(self, op, x):
-        chunk = self.padded.shape[0]
-        for start in range(0, x.shape[0], chunk):
-            n = min(chunk, x.shape[0] - start)
-            self.padded[:n, self.ph:self.ph + self.h, self.pw:self.pw + self.w] = x[start:start + n].transpose(0, 2, 3, 1)
-            np.copyto(self.columns[:n], self.windows[:n])
-            np.matmul(self.columns[:n].reshape(-1, self.weight.shape[0]), self.weight,
-                      out=self.product[:n].reshape(-1, self.weight.shape[1]))
-            channels_first(self.product[:n], self.out[start:start + n])
-        if self.bias is not None:
-            self.out += channel_vector(self.bias, self.out)
-        return self.out.reshape(self.out_shape)
+        x = np.ascontiguousarray(x, np.float32)  # spike frames fed in another float type
+        with self.no_grad():
+            return self.conv2d(self.from_numpy(writable(x)), self.weight, self.bias, op.stride, op.padding).numpy()
+
+
+def writable(array: np.ndarray) -> np.ndarray:
+    """``array``, or a copy of it if it is read-only (PyTorch shares only writable memory; it writes to neither)."""
+    return array if array.flags.writeable else array.copy()
+
+
+def torch_keeps_float32() -> bool:
+    """Whether PyTorch's CPU convolutions compute in IEEE float32 (a user may allow bf16 or tf32 instead)."""
+    import torch
+
+    precision = torch.backends.mkldnn.conv.fp32_precision
+    return precision in ("none", "ieee") and torch.get_float32_matmul_precision() == "highest"
 
 
 def channel_blocks(batch: int, channels: int) -> int:
@@ -166,7 +163,7 @@ def channel_blocks(batch: int, channels: int) -> int:
 
 class ConvEvents:
     """The event path of a Conv2d: :func:`.event_kernels.conv_scatter` into a channels-last buffer, then the
-    channels-first output."""
+    channels-first output. Buffers hold ``batch`` samples; a call may pass fewer."""
 
     def __init__(self, prepared, in_shape: tuple, out_shape: tuple, batch: int):
         self.prepared, self.out_shape = prepared, out_shape
@@ -176,11 +173,12 @@ class ConvEvents:
         self.blocks = channel_blocks(batch, channels)
 
     def __call__(self, x):
-        op, batch = self.prepared.op, x.shape[0]
+        op, n = self.prepared.op, x.shape[0]
+        channels_last, out = self.channels_last[:n], self.out[:n]
         event_kernels.conv_scatter(x, self.prepared.event_weight, self.prepared.bias, *op.stride, *op.padding,
-                                   self.blocks, self.channels_last)
-        channels_first(self.channels_last.reshape(batch, -1, self.out_shape[0]), self.out)
-        return self.out.reshape(batch, *self.out_shape)
+                                   self.blocks, channels_last)
+        channels_first(channels_last.reshape(n, -1, self.out_shape[0]), out)
+        return out.reshape(n, *self.out_shape)
 
 
 class LinearEvents:
@@ -192,8 +190,9 @@ class LinearEvents:
         self.blocks = channel_blocks(batch, out_shape[0])
 
     def __call__(self, x):
-        event_kernels.linear_scatter(x, self.prepared.event_weight, self.prepared.bias, self.blocks, self.out)
-        return self.out
+        out = self.out[:x.shape[0]]
+        event_kernels.linear_scatter(x, self.prepared.event_weight, self.prepared.bias, self.blocks, out)
+        return out
 
 
 class PoolEvents:
@@ -208,10 +207,10 @@ class PoolEvents:
         self.weight, self.divisor = (1.0, float(op.kernel[0] * op.kernel[1])) if average else (float(op.weight), 1.0)
 
     def __call__(self, x):
-        op = self.prepared.op
+        op, out = self.prepared.op, self.out[:x.shape[0]]
         event_kernels.pool_scatter(x, *op.kernel, *op.stride, *op.padding, self.weight, self.divisor, self.blocks,
-                                   self.out)
-        return self.out
+                                   out)
+        return out
 
 
 EVENT_PATHS = {Conv2d: ConvEvents, Linear: LinearEvents, Readout: LinearEvents, AvgPool2d: PoolEvents,
@@ -221,59 +220,89 @@ EVENT_PATHS = {Conv2d: ConvEvents, Linear: LinearEvents, Readout: LinearEvents, 
 class SynapseKernel:
     """A synaptic node for one simulation: computes each step on the dense path or on the event path.
 
-    The event path scans each sample's input and scatters the weights of its active positions into the outputs they
+    A call computes ``steps`` steps of ``batch`` samples at once: its input is ``[steps * B, *in_shape]``, step-major
+    (a synapse has no state, so the steps of a layer are independent given its input). Each step takes its own path:
+    the event path scans each sample's input and scatters the weights of its active positions into the outputs they
     reach (a compiled kernel of :mod:`.event_kernels`), so its work is the active inputs times their fan-out, and its
     memory the layer's weights and activations. Analog inputs always take the dense path; event inputs take the event
-    path when ``mode="event"``, or in ``mode="auto"`` when :mod:`.cost` predicts it is faster for this step's active
-    inputs; a silent step returns the bias, the same array at every such step. Each path allocates its buffers when it
-    first runs. ``paths`` counts the steps
-    each path computed."""
+    path when ``mode="event"``, or in ``mode="auto"`` when :mod:`.cost` predicts it is faster for that step's active
+    inputs; a silent step (no input event) is the bias. The steps taking one path are computed in one call of it, so
+    a dense convolution runs on ``steps * B`` samples at once. Each path allocates its buffers when it first runs.
+    ``paths`` counts the steps each path computed (a silent step counts as an event step)."""
 
-    def __init__(self, prepared, in_info, out_shape: tuple, batch: int, mode: str):
-        op = prepared.op
+    def __init__(self, prepared, in_info, out_shape: tuple, batch: int, mode: str, steps: int = 1):
         self.prepared, self.paths = prepared, {"event": 0, "dense": 0}
-        self.in_shape, self.out_shape, self.batch = in_info.shape, out_shape, batch
+        self.in_shape, self.out_shape, self.steps, self.capacity = in_info.shape, out_shape, steps, steps * batch
         self.scatter = self.dense_path = self.silent = None  # made on first use: their buffers
         self.events = in_info.is_events and mode != "dense"
         self.auto = mode == "auto"
-        if self.events:
-            self.counts = np.empty(batch, np.int64)
-            self.positions = batch * (in_info.size + int(np.prod(out_shape)))
-            self.dense_seconds = cost.dense_seconds("pool" if isinstance(op, POOLS) else "blas", prepared.dtype,
-                                                    batch * prepared.macs)
+        self.per_sample = (in_info.size + int(np.prod(out_shape)),  # positions an event step lists and writes
+                           cost.dense_seconds(prepared.dense_kernel, prepared.dtype, prepared.macs))
 
-    def __call__(self, inputs):
+    def __call__(self, inputs, events=None):
+        """The output ``[steps * B, *out_shape]`` for ``inputs`` (one array ``[steps * B, *in_shape]``). ``events``:
+        ``[steps, B]``, the events of each sample of the input at each step (spikes, or the sum of counts), which the
+        simulator has counted already; counted here without it."""
         (x,) = inputs
-        if self.events:
-            x = np.ascontiguousarray(x)
-            synapse = self.prepared
-            if self.auto:
-                event_kernels.active_counts(x.reshape(x.shape[0], -1), self.counts)
-                if not self.counts.any():  # silent: the output is the bias
-                    self.paths["event"] += 1
-                    return self.silent_output(x.shape[0])
-            if not self.auto or self.dense_seconds >= cost.event_seconds(
-                    synapse.dtype, self.counts.sum(), synapse.fan_out, synapse.row_length, self.positions):
-                self.paths["event"] += 1
-                if self.scatter is None:
-                    self.scatter = EVENT_PATHS[type(synapse.op)](synapse, self.in_shape, self.out_shape, self.batch)
-                return self.scatter(x)
-        self.paths["dense"] += 1
-        return self.dense(x)
+        if not self.events:
+            self.paths["dense"] += self.steps
+            return self.dense(x)
+        x = np.ascontiguousarray(x)
+        if events is None:
+            counts = np.empty(x.shape[0], np.int64)
+            event_kernels.active_counts(x.reshape(x.shape[0], -1), counts)
+            events = counts.reshape(self.steps, -1)
+        paths = self.step_paths(events.sum(axis=1), x.shape[0] // self.steps)
+        for path in ("event", "dense"):
+            self.paths[path] += int(np.count_nonzero(paths != "dense")) if path == "event" else int(
+                np.count_nonzero(paths == "dense"))
+        if (paths == paths[0]).all():
+            return self.run(paths[0], x)
+        steps_first = x.reshape(self.steps, -1, *x.shape[1:])
+        out = np.empty((*steps_first.shape[:2], *self.out_shape), self.prepared.dtype)
+        for path in set(paths.tolist()):
+            chosen = np.flatnonzero(paths == path)
+            out[chosen] = self.run(path, steps_first[chosen].reshape(-1, *x.shape[1:])).reshape(
+                len(chosen), -1, *self.out_shape)
+        return out.reshape(-1, *self.out_shape)
 
-    def silent_output(self, batch: int) -> np.ndarray:
-        """The output of a step without input events: the bias of every output channel (made once, then reused)."""
+    def step_paths(self, events_per_step: np.ndarray, batch: int) -> np.ndarray:
+        """The path of each step (``"silent"``, ``"event"`` or ``"dense"``) for its total input events."""
+        positions, dense_seconds = self.per_sample
+        synapse = self.prepared
+        paths = np.full(len(events_per_step), "event" if not self.auto else "dense", dtype=object)
+        if self.auto:
+            for step, events in enumerate(events_per_step):
+                if dense_seconds * batch >= cost.event_seconds(synapse.dtype, events, synapse.fan_out,
+                                                               synapse.row_length, positions * batch):
+                    paths[step] = "event"
+        paths[events_per_step == 0] = "silent"
+        return paths
+
+    def run(self, path: str, x: np.ndarray) -> np.ndarray:
+        """``x`` (``[n, *in_shape]``) through ``path``."""
+        if path == "dense":
+            return self.dense(x)
+        if path == "silent":
+            return self.silent_output(x.shape[0])
+        if self.scatter is None:
+            synapse = self.prepared
+            self.scatter = EVENT_PATHS[type(synapse.op)](synapse, self.in_shape, self.out_shape, self.capacity)
+        return self.scatter(x)
+
+    def silent_output(self, n: int) -> np.ndarray:
+        """The output of samples without input events: the bias of every output channel (made once, then reused)."""
         if self.silent is None:
             bias = self.prepared.bias.reshape(-1, *([1] * (len(self.out_shape) - 1)))
-            self.silent = np.ascontiguousarray(np.broadcast_to(bias, (self.batch, *self.out_shape)))
-        return self.silent[:batch]
+            self.silent = np.ascontiguousarray(np.broadcast_to(bias, (self.capacity, *self.out_shape)))
+        return self.silent[:n]
 
     def dense(self, x):
         if self.dense_path is None:
             op = self.prepared.op
-            self.dense_path = partial(DENSE[type(op)], op) if self.prepared.im2col_weight is None else partial(
-                Im2colConv(self.prepared, self.in_shape, self.batch), op)
-        return self.dense_path(x)
+            in_torch = self.prepared.dense_kernel == "torch" and torch_keeps_float32()
+            self.dense_path = partial(TorchConv(self.prepared) if in_torch else DENSE[type(op)], op)
+        return self.dense_path(np.ascontiguousarray(x))
 
 
 class OneToOne:
@@ -287,13 +316,17 @@ class OneToOne:
 
     def __call__(self, inputs):
         (x,) = inputs
-        flat = np.ascontiguousarray(x).reshape(x.shape[0], -1)
+        n = x.shape[0]
+        flat = np.ascontiguousarray(x).reshape(n, -1)
         event_kernels.one_to_one(flat, self.prepared.event_weight, self.prepared.bias, self.plane,
-                                 self.out.reshape(x.shape[0], -1))
-        return self.out
+                                 self.out[:n].reshape(n, -1))
+        return self.out[:n]
 
 
 # --- populations: neurons with membranes --------------------------------------------------------------------------
+#
+# A population's kernel takes its input at every step of a simulation at once, ``[T, B, *shape]``, and returns its
+# output at every step; its membranes persist from call to call (a call of ``T = 1`` is one step).
 
 class FloatMembranes:
     """The membranes ``[K, B, *shape]`` of a LIF (K = 1) or MLF (K levels) node, updated once per step.
@@ -316,6 +349,9 @@ class FloatMembranes:
 
     def __call__(self, inputs):
         (x,) = inputs
+        return np.stack([self.step(x_t) for x_t in x])
+
+    def step(self, x):
         op = self.op
         v_pre = op.decay * self.membrane + op.input_gain * x
         fired = (v_pre >= self.thresholds if op.inclusive else v_pre > self.thresholds).astype(v_pre.dtype)
@@ -347,19 +383,22 @@ class IntMembranes:
 
     def __call__(self, inputs):
         (synaptic,) = inputs
+        return np.stack([self.step(current) for current in synaptic]).astype(synaptic.dtype)
+
+    def step(self, synaptic):
         op = self.op
         spikes, current, self.membrane = integer.cuba_step(
             self.current, self.membrane, synaptic.astype(np.int64), op.current_decay_12bit, op.decay_12bit, self.bias,
             op.threshold, CHIP)
         if op.current_decay_12bit:
             self.current = current
-        return spikes.astype(synaptic.dtype)
+        return spikes
 
 
 class FloatIntMembranes:
     """An IntLIF node computed as :func:`snncompile.integer.cuba_step` computes it, bit for bit, in one compiled pass
-    per step (:func:`.event_kernels.cuba_update`: the same integer operations on int64, every neuron once) on
-    float32 currents and membranes updated in place.
+    over all the steps of a call (:func:`.event_kernels.cuba_update`: the same integer operations on int64, each
+    neuron's steps in turn while its row of state stays in cache) on float32 currents and membranes updated in place.
 
     float32 holds the state exactly: the current ``u`` is wrapped into ``(-2**23, 2**23]`` and the membrane ``v``
     saturates at ``+-(2**23 - 1)``, and float32 holds every integer up to ``2**24``. The synaptic input may be any
@@ -374,23 +413,25 @@ class FloatIntMembranes:
         self.rows = batch * shape[0]  # one row per sample and channel
         self.membrane = np.zeros((batch, *shape), np.float32)
         self.current = np.zeros_like(self.membrane) if op.current_decay_12bit else None
-        self.spikes = np.empty_like(self.membrane)
-        self.fired_per_row = np.empty(self.rows, np.int64)
+        self.fired_per_row = np.zeros((0, self.rows), np.int64)
 
     def __call__(self, inputs):
         (synaptic,) = inputs
-        op, rows = self.op, self.rows
+        op, rows, steps = self.op, self.rows, synaptic.shape[0]
+        spikes = np.empty((steps, *self.membrane.shape), np.float32)
+        self.fired_per_row = np.empty((steps, rows), np.int64)
         current = self.membrane if self.current is None else self.current  # not read without current decay
-        event_kernels.cuba_update(np.ascontiguousarray(synaptic).reshape(rows, -1), current.reshape(rows, -1),
-                                  self.membrane.reshape(rows, -1), self.spikes.reshape(rows, -1),
-                                  self.fired_per_row, self.bias, self.current is not None, op.current_decay_12bit, op.decay_12bit,
-                                  op.threshold << CHIP.current_shift, CHIP.current_shift, CHIP.decay_bits,
-                                  CHIP.state_bits, CHIP.state_max)
-        return self.spikes
+        event_kernels.cuba_update(synaptic.reshape(steps, rows, -1), current.reshape(rows, -1),
+                                  self.membrane.reshape(rows, -1), spikes.reshape(steps, rows, -1),
+                                  self.fired_per_row, self.bias, self.current is not None, op.current_decay_12bit,
+                                  op.decay_12bit, op.threshold << CHIP.current_shift, CHIP.current_shift,
+                                  CHIP.decay_bits, CHIP.state_bits, CHIP.state_max)
+        return spikes
 
     def emitted(self) -> np.ndarray:
-        """The spikes of each sample at the last step (counted by the update itself)."""
-        return self.fired_per_row.reshape(self.spikes.shape[0], -1).sum(axis=1)
+        """The spikes of each sample at each step of the last call, ``[steps, B]`` (counted by the update itself)."""
+        steps = self.fired_per_row.shape[0]
+        return self.fired_per_row.reshape(steps, self.membrane.shape[0], -1).sum(axis=2)
 
 
 POPULATIONS = {LIF: FloatMembranes, MLF: FloatMembranes, IntLIF: IntMembranes}
@@ -400,9 +441,10 @@ SYNAPSES = (*DENSE, Affine)
 SUPPORTED = frozenset({Input, *GLUE, *SYNAPSES, *POPULATIONS})
 
 
-def kernel_for(node, in_infos: tuple, batch: int, mode: str, dtype, exact: bool = False):
-    """The callable ``inputs -> output`` computing ``node`` (not an Input; a type in ``SUPPORTED``) at each step of one
-    simulation, with fresh state.
+def kernel_for(node, in_infos: tuple, batch: int, mode: str, dtype, exact: bool = False, steps: int = 1):
+    """The callable computing ``node`` (not an Input; a type in ``SUPPORTED``) for one simulation of ``batch``
+    samples, with fresh state: a population's takes and returns ``[T, B, *shape]`` (any number of steps per call);
+    any other node's takes and returns ``[steps * B, *shape]``, step-major.
 
     ``exact``: ``node`` belongs to an integer graph simulated in its fastest exact arithmetic: a synapse that
     :func:`exact_in_float32` admits computes in float32, an IntLIF node is a :class:`FloatIntMembranes`; everything
@@ -413,8 +455,8 @@ def kernel_for(node, in_infos: tuple, batch: int, mode: str, dtype, exact: bool 
     if isinstance(op, SYNAPSES):
         synapse = prepared(op, in_infos[0], node.info, dtype, exact)
         if isinstance(op, Affine):
-            return OneToOne(synapse, in_infos[0], batch)
-        return SynapseKernel(synapse, in_infos[0], node.info.shape, batch, mode)
+            return OneToOne(synapse, in_infos[0], steps * batch)
+        return SynapseKernel(synapse, in_infos[0], node.info.shape, batch, mode, steps)
     op = in_dtype(op, dtype)
     if type(op) in GLUE:
         return partial(GLUE[type(op)], op)

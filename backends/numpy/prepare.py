@@ -58,17 +58,18 @@ class PreparedSynapse:
     - ``event_weight``: the weights as the event kernel reads them (a convolution ``[C_in, kH, kW, C_out]``, a linear
       map ``[N_in, N_out]``, a pool's one weight as ``[1]``, a one-to-one map's scale per channel);
     - ``bias``: the bias per output channel, zeros without one (a one-to-one map's shift);
-    - ``im2col_weight``: an exact convolution's ``[kH * kW * C_in, C_out]`` for its dense path, else ``None``;
     - ``fan_out``: the mean synapses per input position, added in rows of ``row_length`` weights by the event kernel;
-      ``macs``: the multiply-adds of the dense path per sample."""
+      ``dense_kernel``: what the dense path runs (:data:`.cost.DENSE_NS_PER_MAC`): ``"torch"`` (a float32
+      convolution: PyTorch's, which skips the taps that read only zero padding), ``"blas"`` (NumPy's contraction or
+      matrix product) or ``"pool"`` (window sums); ``macs``: its multiply-adds per sample."""
 
     op: object
     dtype: type
     event_weight: np.ndarray
     bias: np.ndarray
-    im2col_weight: np.ndarray | None
     fan_out: float
     row_length: int
+    dense_kernel: str
     macs: int
 
 
@@ -79,23 +80,24 @@ def prepare(op, in_info, out_info, dtype, exact: bool) -> PreparedSynapse:
     op = in_dtype(op, dtype)
     bias = op.bias_values()
     bias = np.zeros(out_info.shape[0], dtype) if bias is None else np.asarray(bias, dtype)
-    im2col_weight, row_length = None, out_info.shape[0]
+    row_length, dense_kernel = out_info.shape[0], "blas"
+    synapses = op.synapse_count((in_info,))
     if isinstance(op, Conv2d):
         event_weight = np.ascontiguousarray(op.weight.transpose(1, 2, 3, 0))
-        macs = op.weight[0].size * out_info.size
-        if exact:
-            im2col_weight = np.ascontiguousarray(op.weight.transpose(2, 3, 1, 0).reshape(-1, op.weight.shape[0]))
+        if dtype == np.float32:
+            dense_kernel, macs = "torch", synapses
+        else:
+            macs = op.weight[0].size * out_info.size
     elif isinstance(op, Linear):
         event_weight = np.ascontiguousarray(op.weight.T)
         macs = op.weight.size
     elif isinstance(op, POOLS):
-        event_weight, row_length = np.asarray(op.weights(), dtype), 1
+        event_weight, row_length, dense_kernel = np.asarray(op.weights(), dtype), 1, "pool"
         macs = op.kernel[0] * op.kernel[1] * out_info.size
     else:  # one-to-one
         event_weight = np.asarray(op.weights(), dtype)
         macs = out_info.size
-    fan_out = op.synapse_count((in_info,)) / in_info.size
-    return PreparedSynapse(op, dtype, event_weight, bias, im2col_weight, fan_out, row_length, macs)
+    return PreparedSynapse(op, dtype, event_weight, bias, synapses / in_info.size, row_length, dense_kernel, macs)
 
 
 _PREPARED = weakref.WeakKeyDictionary()  # op -> {(in_info, out_info, dtype, exact): PreparedSynapse}

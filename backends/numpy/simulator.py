@@ -1,9 +1,13 @@
 """The event-driven NumPy simulator: runs an IR graph for ``T`` timesteps in floating point.
 
 Within a timestep every node runs once, in graph order, so a signal crosses any number of layers in the same step, as
-in the PyTorch models (DESIGN §2). Kernels (:mod:`.kernels`) do the arithmetic; this loop only wires them together,
-counts the events each node emits and keeps the outputs asked for. A node that holds no state and reads only inputs
-fed identically at every step (a direct-encoded image and the host layers on it) is computed once, at the first step.
+in the PyTorch models (DESIGN §2). The graph has no recurrent edge: a node's output at step ``t`` depends only on its
+inputs at step ``t`` and its own state. So the loop runs one node at a time over all ``T`` steps, which computes the
+same values as stepping the whole graph ``T`` times, with a synapse's ``T`` steps in one call (a convolution on
+``T * B`` samples) and a population's in one pass (each neuron's state stays in cache). Kernels (:mod:`.kernels`) do
+the arithmetic; this loop only wires them together, counts the events each node emits at each step, keeps the outputs
+asked for and drops every other output once its last reader has run. A node that holds no state and reads only
+inputs fed identically at every step (a direct-encoded image and the host layers on it) is computed once.
 """
 
 import time
@@ -82,43 +86,67 @@ def batch_slices(batch: int, workers) -> list:
 
 
 def run_slice(graph, feeds: dict, *, T: int, record: list, mode: str, dtype, exact: bool) -> Result:
-    """Simulate ``graph`` on ``feeds`` (``[T, B, *shape]`` per Input node) with fresh kernels."""
+    """Simulate ``graph`` on ``feeds`` (``[T, B, *shape]`` per Input node) with fresh kernels, one node at a time over
+    all ``T`` steps (see the module's docstring)."""
     batch = next(iter(feeds.values())).shape[1]
-    kernels = {node.name: kernel_for(node, tuple(graph[i].info for i in node.inputs), batch, mode, dtype, exact)
-               for node in graph if node.name not in feeds}
     constant = constant_nodes(graph)
-    spike_counts = {node.name: np.zeros((T, batch), np.int64) for node in graph if node.info.is_events}
-    sums = np.empty(batch)
-    recorded = {name: np.zeros((T, batch, *graph[name].info.shape), dtype) for name in record}
-    output_name = graph.outputs[0]
-    output_sum = np.zeros((batch, *graph[output_name].info.shape), dtype)
-    values = {}
-    for t in range(T):
-        for node in graph:
-            if node.name in feeds:
-                values[node.name] = feeds[node.name][t]
-            elif t == 0 or node.name not in constant:
-                values[node.name] = kernels[node.name]([values[i] for i in node.inputs])
-        for name, counts in spike_counts.items():
-            counts[t] = step_events(graph[name], kernels.get(name), values[name], spike_counts, t, sums)
-        for name, outputs in recorded.items():
-            outputs[t] = values[name]
-        output_sum += values[output_name]
+    kernels = {node.name: kernel_for(node, tuple(graph[i].info for i in node.inputs), batch, mode, dtype, exact,
+                                     steps=1 if node.name in constant else T)
+               for node in graph if node.name not in feeds}
+    keep = {*record, graph.outputs[0]}
+    last_use = {name: index for index, node in enumerate(graph) for name in node.inputs}
+    values, spike_counts = {}, {}
+    for index, node in enumerate(graph):
+        name = node.name
+        if name in feeds:
+            values[name] = feeds[name]
+        elif name in constant:  # its inputs are the same at every step: computed once
+            value = kernels[name]([values[i][0] for i in node.inputs])
+            values[name] = np.broadcast_to(value, (T, *value.shape))
+        else:
+            values[name] = node_steps(node, kernels[name], [values[i] for i in node.inputs], spike_counts, T, batch)
+        if node.info.is_events:
+            spike_counts[name] = node_events(node, kernels.get(name), values[name], spike_counts)
+        for i in node.inputs:
+            if last_use[i] == index and i not in keep:
+                del values[i]
     paths = {name: kernel.paths for name, kernel in kernels.items()
              if isinstance(kernel, SynapseKernel) and name not in constant}
+    output_name = graph.outputs[0]
+    output_sum = np.zeros((batch, *graph[output_name].info.shape), dtype)
+    for output in values[output_name]:
+        output_sum += output
     output_scale = getattr(graph[output_name].op, "output_scale", 1.0)
+    recorded = {name: np.array(values[name], dtype) for name in record}
     return Result(output_sum / T / output_scale, spike_counts, recorded, paths)
 
 
-def step_events(node, kernel, value, spike_counts: dict, t: int, sums: np.ndarray) -> np.ndarray:
-    """The events each sample's ``node`` emitted at step ``t`` (``value``: its output): counted by its kernel, the sum
-    of its inputs' events (an Add of events), its input's (a Flatten), or else summed here."""
+def node_steps(node, kernel, inputs: list, spike_counts: dict, T: int, batch: int) -> np.ndarray:
+    """``node``'s output at every step, ``[T, B, *shape]``, from its inputs at every step: a population steps through
+    them; any other node has no state and computes all ``T * B`` samples in one call (a synapse reading events is
+    given the events its input emitted at each step)."""
+    if node.op.role == NEURON:
+        return kernel(inputs)
+    flat = [x.reshape(T * batch, *x.shape[2:]) for x in inputs]
+    if isinstance(kernel, SynapseKernel) and kernel.events:
+        out = kernel(flat, spike_counts[node.inputs[0]])
+    else:
+        out = kernel(flat)
+    return out.reshape(T, batch, *out.shape[1:])
+
+
+def node_events(node, kernel, value: np.ndarray, spike_counts: dict) -> np.ndarray:
+    """The events each sample of ``node`` emitted at each step, ``[T, B]`` (``value``: its output at every step):
+    counted by its kernel, the sum of its inputs' events (an Add of events), its input's (a Flatten), or else summed
+    here."""
     if hasattr(kernel, "emitted"):
         return kernel.emitted()
     if isinstance(node.op, (Add, Flatten)):
-        return sum(spike_counts[name][t] for name in node.inputs)
-    sample_sums(np.ascontiguousarray(value).reshape(value.shape[0], -1), sums)
-    return sums
+        return sum(spike_counts[name] for name in node.inputs)
+    steps, batch = value.shape[:2]
+    sums = np.empty(steps * batch)
+    sample_sums(np.ascontiguousarray(value).reshape(steps * batch, -1), sums)
+    return sums.reshape(steps, batch).astype(np.int64)
 
 
 def constant_nodes(graph) -> set:
