@@ -170,6 +170,17 @@ def pool_scatter(x, kernel_h, kernel_w, stride_h, stride_w, pad_h, pad_w, weight
 
 
 @PASS
+def channels_first(channels_last, out):
+    """``out[b, c, p] = channels_last[b, p, c]``: a convolution's event output in the layout every kernel reads."""
+    batch, positions, channels = channels_last.shape
+    for b in prange(batch):
+        source, target = channels_last[b], out[b]
+        for c in range(channels):
+            for p in range(positions):
+                target[c, p] = source[p, c]
+
+
+@PASS
 def one_to_one(x, scale, shift, plane, out):
     """``out = x * scale[c] + shift[c]`` per position of ``x`` ``[B, C * plane]``: a silent input only writes the
     shift. The same arithmetic as NumPy's ``x * scale + shift``, bit for bit."""
@@ -205,20 +216,22 @@ def cuba_update(synaptic, current, membrane, spikes, fired, bias, keeps_current,
     half, mask = 1 << (state_bits - 1), (1 << state_bits) - 1
     for row in prange(rows):
         offset = bias[row % channels]
+        v_row, u_row = membrane[row], current[row]
         for t in range(steps):
             fired_here = 0
+            synaptic_row, spikes_row = synaptic[t, row], spikes[t, row]
             for k in range(plane):
-                u = np.int64(synaptic[t, row, k]) << shift
+                u = np.int64(synaptic_row[k]) << shift
                 if keeps_current:
-                    u += decayed(np.int64(current[row, k]), current_decay, decay_bits)
+                    u += decayed(np.int64(u_row[k]), current_decay, decay_bits)
                 u = ((u + half - 1) & mask) - half + 1
                 if keeps_current:
-                    current[row, k] = u
-                v = decayed(np.int64(membrane[row, k]), decay, decay_bits) + u + offset
+                    u_row[k] = u
+                v = decayed(np.int64(v_row[k]), decay, decay_bits) + u + offset
                 v = min(max(v, -state_max), state_max)
                 spiked = v > threshold
-                membrane[row, k] = 0 if spiked else v
-                spikes[t, row, k] = 1 if spiked else 0
+                v_row[k] = 0 if spiked else v
+                spikes_row[k] = spiked
                 fired_here += spiked
             fired[t, row] = fired_here
 

@@ -14,7 +14,7 @@ Three families, each in a table keyed by op type:
 
 An integer graph (the quantizer's output) can be simulated *exactly* in less time: its synaptic sums over spikes and
 counts are integers small enough for float32 (:func:`exact_in_float32`), which lets a convolution sum in any order
-(:class:`TorchConv`, the event kernels), and its neurons run the chip's integer arithmetic in one compiled pass per
+(:class:`TorchDense`, the event kernels), and its neurons run the chip's integer arithmetic in one compiled pass per
 step (:class:`FloatIntMembranes`), bit for bit :func:`snncompile.integer.cuba_step` on :data:`CHIP`.
 """
 
@@ -49,13 +49,6 @@ def windows(x: np.ndarray, kernel: tuple, stride: tuple, padding: tuple, pad_val
     (ph, pw), (sh, sw) = padding, stride
     padded = np.pad(x, ((0, 0), (0, 0), (ph, ph), (pw, pw)), constant_values=pad_value) if ph or pw else x
     return sliding_window_view(padded, kernel, axis=(2, 3))[:, :, ::sh, ::sw]
-
-
-def channels_first(channels_last: np.ndarray, out: np.ndarray) -> None:
-    """``out[b, c, p] = channels_last[b, p, c]``: the layout every kernel reads. NumPy's strided copy, on one core:
-    for the simulator's layers (at most a few MB) it took as long as or less than a compiled loop on both cores, whose
-    thread start alone (about 0.1 ms) exceeds the copy of a layer with few positions."""
-    np.copyto(out, channels_last.transpose(0, 2, 1))
 
 
 # --- glue: (op, inputs) -> output ---------------------------------------------------------------------------------
@@ -118,29 +111,46 @@ def linear(op, x):
 DENSE = {Conv2d: conv2d, AvgPool2d: avg_pool2d, SumPool2d: sum_pool2d, Linear: linear, Readout: linear}
 
 
-class TorchConv:
-    """The dense path of a float32 Conv2d: PyTorch's CPU convolution (oneDNN's direct algorithm), about three times
-    faster than an im2col product in NumPy on one core, and skipping the taps that only read zero padding.
+class TorchDense:
+    """The dense path of a Conv2d or a float32 SumPool2d in PyTorch: its CPU convolution (in float32 oneDNN's direct
+    algorithm, about three times faster than an im2col product in NumPy on one core, skipping the taps that only read
+    zero padding; in float64 its im2col product, twice as fast as NumPy's contraction), and its pooling (window sums,
+    ``divisor_override=1``; the pool's weight multiplies them here, as :func:`sum_pool2d` does).
 
     On an integer graph it is exact (:func:`exact_in_float32`): every product and partial sum is an integer float32
-    holds, so the order oneDNN sums in does not matter. Only algorithms that transform the operands (Winograd, FFT:
+    holds, so the order PyTorch sums in does not matter. Only algorithms that transform the operands (Winograd, FFT:
     NNPACK) or round them to bf16/tf32 would break that; PyTorch's CPU convolutions use none of them unless a user
-    lowers the float32 precision, in which case NumPy's contraction (:func:`conv2d`) runs instead
+    lowers the float32 precision, in which case NumPy's kernels (:data:`DENSE`) run instead
     (:func:`torch_keeps_float32`)."""
 
     def __init__(self, prepared):
-        import torch  # only where a dense float32 convolution runs
+        import torch  # only where a dense float32 convolution or pool runs
 
-        op = prepared.op
-        self.conv2d, self.from_numpy = torch.nn.functional.conv2d, torch.from_numpy
-        self.no_grad = torch.no_grad
-        self.weight, self.bias = (None if array is None else torch.from_numpy(writable(array))
-                                  for array in (op.weight, op.bias))
+        op, functional = prepared.op, torch.nn.functional
+        self.from_numpy, self.no_grad, self.dtype = torch.from_numpy, torch.no_grad, prepared.dtype
+        if isinstance(op, Conv2d):
+            weight, bias = (None if array is None else torch.from_numpy(writable(array))
+                            for array in (op.weight, op.bias))
+            self.compute = partial(functional.conv2d, weight=weight, bias=bias, stride=op.stride, padding=op.padding)
+            self.scale = None
+        else:
+            self.compute = partial(functional.avg_pool2d, kernel_size=op.kernel, stride=op.stride, padding=op.padding,
+                                   divisor_override=1)
+            self.scale = op.weight
 
     def __call__(self, op, x):
-        x = np.ascontiguousarray(x, np.float32)  # spike frames fed in another float type
+        x = np.ascontiguousarray(x, self.dtype)  # spike frames fed in another float type
         with self.no_grad():
-            return self.conv2d(self.from_numpy(writable(x)), self.weight, self.bias, op.stride, op.padding).numpy()
+            out = self.compute(self.from_numpy(writable(x))).numpy()
+        return out if self.scale is None else out * self.scale
+
+
+def torch_keeps_float32() -> bool:
+    """Whether PyTorch's CPU convolutions compute in IEEE float32 (a user may allow bf16 or tf32 instead)."""
+    import torch
+
+    precision = torch.backends.mkldnn.conv.fp32_precision
+    return precision in ("none", "ieee") and torch.get_float32_matmul_precision() == "highest"
 
 
 def writable(array: np.ndarray) -> np.ndarray:
@@ -177,7 +187,7 @@ class ConvEvents:
         channels_last, out = self.channels_last[:n], self.out[:n]
         event_kernels.conv_scatter(x, self.prepared.event_weight, self.prepared.bias, *op.stride, *op.padding,
                                    self.blocks, channels_last)
-        channels_first(channels_last.reshape(n, -1, self.out_shape[0]), out)
+        event_kernels.channels_first(channels_last.reshape(n, -1, self.out_shape[0]), out)
         return out.reshape(n, *self.out_shape)
 
 
@@ -300,8 +310,9 @@ class SynapseKernel:
     def dense(self, x):
         if self.dense_path is None:
             op = self.prepared.op
-            in_torch = self.prepared.dense_kernel == "torch" and torch_keeps_float32()
-            self.dense_path = partial(TorchConv(self.prepared) if in_torch else DENSE[type(op)], op)
+            in_torch = self.prepared.dense_kernel.startswith("torch") and (
+                self.prepared.dtype != np.float32 or torch_keeps_float32())
+            self.dense_path = partial(TorchDense(self.prepared) if in_torch else DENSE[type(op)], op)
         return self.dense_path(np.ascontiguousarray(x))
 
 

@@ -59,9 +59,10 @@ class PreparedSynapse:
       map ``[N_in, N_out]``, a pool's one weight as ``[1]``, a one-to-one map's scale per channel);
     - ``bias``: the bias per output channel, zeros without one (a one-to-one map's shift);
     - ``fan_out``: the mean synapses per input position, added in rows of ``row_length`` weights by the event kernel;
-      ``dense_kernel``: what the dense path runs (:data:`.cost.DENSE_NS_PER_MAC`): ``"torch"`` (a float32
-      convolution: PyTorch's, which skips the taps that read only zero padding), ``"blas"`` (NumPy's contraction or
-      matrix product) or ``"pool"`` (window sums); ``macs``: its multiply-adds per sample."""
+      ``dense_kernel``: what the dense path runs (:data:`.cost.DENSE_NS_PER_MAC`): ``"torch"`` (a convolution:
+      PyTorch's, which skips the taps that read only zero padding), ``"torch pool"`` (a float32 sum
+      pool: PyTorch's window sums), ``"blas"`` (NumPy's contraction or matrix product) or ``"pool"`` (NumPy's window
+      sums); ``macs``: its multiply-adds per sample."""
 
     op: object
     dtype: type
@@ -84,16 +85,16 @@ def prepare(op, in_info, out_info, dtype, exact: bool) -> PreparedSynapse:
     synapses = op.synapse_count((in_info,))
     if isinstance(op, Conv2d):
         event_weight = np.ascontiguousarray(op.weight.transpose(1, 2, 3, 0))
-        if dtype == np.float32:
-            dense_kernel, macs = "torch", synapses
-        else:
-            macs = op.weight[0].size * out_info.size
+        dense_kernel, macs = "torch", synapses
     elif isinstance(op, Linear):
         event_weight = np.ascontiguousarray(op.weight.T)
         macs = op.weight.size
     elif isinstance(op, POOLS):
-        event_weight, row_length, dense_kernel = np.asarray(op.weights(), dtype), 1, "pool"
+        event_weight, row_length = np.asarray(op.weights(), dtype), 1
         macs = op.kernel[0] * op.kernel[1] * out_info.size
+        # PyTorch pools exact sums (a float32 SumPool2d) where its padding rule (at most half the window) allows
+        fits = all(2 * pad <= size for pad, size in zip(op.padding, op.kernel))
+        dense_kernel = "torch pool" if dtype == np.float32 and isinstance(op, SumPool2d) and fits else "pool"
     else:  # one-to-one
         event_weight = np.asarray(op.weights(), dtype)
         macs = out_info.size
