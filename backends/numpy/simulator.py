@@ -12,6 +12,7 @@ inputs fed identically at every step (a direct-encoded image and the host layers
 
 import time
 from collections.abc import Mapping
+from contextlib import contextmanager
 from concurrent.futures import ThreadPoolExecutor
 from functools import partial
 
@@ -49,8 +50,8 @@ def simulate(graph, inputs, T: int, *, record=(), mode: str = "auto", dtype=None
     every later simulation of the graph. Pass
     ``dtype=np.float64`` for the reference arithmetic (:func:`snncompile.integer.cuba_step` on int64 state).
     ``workers``: threads that each simulate a slice of the batch with single-threaded kernels (samples are
-    independent; the kernels release the GIL); default: one slice, whose compiled kernels and BLAS products use every
-    core at any batch size.
+    independent; the kernels release the GIL); default: one slice, whose compiled kernels, BLAS products and PyTorch
+    convolutions use every core at any batch size.
 
     The result's ``output`` is the graph's first output averaged over the ``T`` steps: for a Readout, its value.
     """
@@ -69,11 +70,26 @@ def simulate(graph, inputs, T: int, *, record=(), mode: str = "auto", dtype=None
     if len(slices) == 1:
         result = run(feeds)
     else:  # one BLAS thread and serial kernels per slice: the slices keep the cores busy
-        with ThreadPoolExecutor(len(slices), initializer=run_serially) as pool, threadpool_limits(1, user_api="blas"):
+        with ThreadPoolExecutor(len(slices), initializer=run_serially) as pool, threadpool_limits(1, user_api="blas"), \
+                one_torch_thread():
             result = merge(list(pool.map(run, [{name: feed[:, part] for name, feed in feeds.items()}
                                                for part in slices])))
     result.seconds = time.perf_counter() - start
     return result
+
+
+@contextmanager
+def one_torch_thread():
+    """PyTorch's convolutions on one thread while the slices of a batch run in threads of their own (PyTorch's thread
+    count is global; every thread started meanwhile takes it)."""
+    import torch
+
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(threads)
 
 
 def batch_slices(batch: int, workers) -> list:
