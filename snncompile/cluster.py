@@ -171,9 +171,11 @@ def run_shard(artifact, T, data: str, options: dict, start: int, stop: int, back
     ``artifact`` set to ``T`` steps with backend ``backend_name``; with ``activity`` also record what an energy
     estimate needs."""
     from .backends import get_backend
+    from .backends.numpy import on_one_core
     from .energy.activity import measure
     from .evaluation import evaluate
 
+    on_one_core()  # a worker is one thread: the others have the machine's other cores
     with reported(f"samples {start}-{stop - 1} of {artifact}"):
         graph, float_graph, samples = loaded(artifact, T, data, **options)
         shard = replace(samples, x=samples.x[start:stop], y=None if samples.y is None else samples.y[start:stop])

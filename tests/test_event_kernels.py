@@ -166,6 +166,26 @@ def test_the_fused_neuron_update_steps_exactly_like_cuba_step(case):
             np.testing.assert_array_equal(kernel.current, u, err_msg=f"step {step}")
 
 
+def test_the_fused_neuron_update_runs_all_steps_in_one_call_as_step_by_step():
+    """The simulator hands a population its input at every step at once: one call over T steps fires, counts and
+    leaves the state as ``cuba_step`` stepping T times, and as T calls of one step."""
+    rng = np.random.default_rng(7)
+    shape, batch, steps = (3, 4, 5), 2, 6
+    op = IntLIF(threshold=700, decay_12bit=3000, bias=rng.integers(-200, 200, 3), current_decay_12bit=2048)
+    currents = rng.integers(-40_000, 120_000, (steps, batch, *shape)) * (rng.random((steps, batch, *shape)) < 0.5)
+    at_once, one_by_one = FloatIntMembranes(op, shape, batch), FloatIntMembranes(op, shape, batch)
+    spikes = at_once([currents.astype(np.float32)])
+    u = v = np.zeros((batch, *shape), np.int64)
+    for t in range(steps):
+        fired, u, v = cuba_step(u, v, currents[t], 2048, 3000, op.bias.reshape(-1, 1, 1), 700)
+        np.testing.assert_array_equal(spikes[t], fired, err_msg=f"step {t}")
+        np.testing.assert_array_equal(one_by_one([currents[t:t + 1].astype(np.float32)])[0], fired)
+        np.testing.assert_array_equal(at_once.emitted()[t], fired.reshape(batch, -1).sum(axis=1))
+    assert spikes.sum() > 0
+    np.testing.assert_array_equal(at_once.membrane, v)
+    np.testing.assert_array_equal(at_once.current, u)
+
+
 # --- silent layers, memory, preparation --------------------------------------------------------------------------
 
 def wide_conv_graph(rng) -> Graph:

@@ -78,6 +78,15 @@ def simulate(graph, inputs, T: int, *, record=(), mode: str = "auto", dtype=None
     return result
 
 
+def on_one_core() -> None:
+    """Make the calling thread simulate on one core: the serial compiled kernels, PyTorch on one thread (for the
+    process: a Dask worker of one thread, whose machine runs other workers beside it)."""
+    import torch
+
+    run_serially()
+    torch.set_num_threads(1)
+
+
 @contextmanager
 def one_torch_thread():
     """PyTorch's convolutions on one thread while the slices of a batch run in threads of their own (PyTorch's thread
