@@ -515,3 +515,32 @@ def test_every_unsupported_node_is_listed_at_once(rng, tmp_path):
                                                        r"readout.*again"):
             attempt()
     assert backend.unsupported(conv_lif_graph("direct")) == []
+
+
+def test_a_batch_beyond_its_memory_runs_in_chunks_with_the_same_result(monkeypatch):
+    """A node's output holds every step, so a batch whose activations would pass ``CHUNK_BYTES`` runs in consecutive
+    chunks: outputs, spike counts per step and recordings equal one run of the whole batch."""
+    from conftest import lively, tiny_config
+    from snncompile.backends.numpy import simulator
+    from snncompile.compiler import lower_and_quantize
+    from snncompile.frontend import trace
+    from snncompile.models import build
+
+    model = lively(build("sew_resnet18", **tiny_config("sew_resnet18"))).eval()
+    graph = lower_and_quantize(trace(model, torch.rand(1, 1, 8, 8))).graph
+    x = np.random.default_rng(2).random((7, 1, 8, 8))
+    whole = simulate(graph, x, 3, record="all")
+    sample_bytes = simulator.LIVE_OUTPUTS * max(node.info.size for node in graph) * 3 * 8
+    monkeypatch.setattr(simulator, "CHUNK_BYTES", 3 * sample_bytes)  # at most three samples a chunk: 2, 2 and 3
+    chunks = []
+    original = simulator.run_slice
+    monkeypatch.setattr(simulator, "run_slice", lambda graph, feeds, **kw: chunks.append(
+        next(iter(feeds.values())).shape[1]) or original(graph, feeds, **kw))
+    chunked = simulate(graph, x, 3, record="all")
+    assert chunks == [2, 2, 3]
+    np.testing.assert_array_equal(chunked.output, whole.output)
+    assert chunked.paths.keys() == whole.paths.keys()  # each chunk chose a path for each of its steps
+    assert all(sum(steps.values()) == 3 * 3 for steps in chunked.paths.values())
+    for name, counts in whole.spike_counts.items():
+        np.testing.assert_array_equal(chunked.spike_counts[name], counts, err_msg=name)
+        np.testing.assert_array_equal(chunked.recorded[name], whole.recorded[name], err_msg=name)

@@ -34,6 +34,10 @@ def unsupported(graph) -> list:
     return ops_without_support(graph, SUPPORTED, "the NumPy simulator has no kernel")
 
 
+CHUNK_BYTES = 1 << 30  # the activations one chunk of a batch may hold (run_in_chunks)
+LIVE_OUTPUTS = 4       # outputs of a graph alive at once, at most, in the zoo's residual blocks
+
+
 def simulate(graph, inputs, T: int, *, record=(), mode: str = "auto", dtype=None, workers=None) -> Result:
     """Run ``graph`` on ``inputs`` for ``T`` timesteps.
 
@@ -51,7 +55,8 @@ def simulate(graph, inputs, T: int, *, record=(), mode: str = "auto", dtype=None
     ``dtype=np.float64`` for the reference arithmetic (:func:`snncompile.integer.cuba_step` on int64 state).
     ``workers``: threads that each simulate a slice of the batch with single-threaded kernels (samples are
     independent; the kernels release the GIL); default: one slice, whose compiled kernels, BLAS products and PyTorch
-    convolutions use every core at any batch size.
+    convolutions use every core at any batch size. A slice larger than its memory allows runs in consecutive chunks
+    (:func:`run_in_chunks`).
 
     The result's ``output`` is the graph's first output averaged over the ``T`` steps: for a Readout, its value.
     """
@@ -66,7 +71,7 @@ def simulate(graph, inputs, T: int, *, record=(), mode: str = "auto", dtype=None
     names = recorded_names(graph, record)
     batch = next(iter(feeds.values())).shape[1]
     slices = batch_slices(batch, workers)
-    run = partial(run_slice, graph, T=T, record=names, mode=mode, dtype=dtype, exact=exact)
+    run = partial(run_in_chunks, graph, T=T, record=names, mode=mode, dtype=dtype, exact=exact)
     if len(slices) == 1:
         result = run(feeds)
     else:  # one BLAS thread and serial kernels per slice: the slices keep the cores busy
@@ -108,6 +113,25 @@ def batch_slices(batch: int, workers) -> list:
     count = workers or 1
     bounds = np.linspace(0, batch, min(count, batch) + 1).astype(int)
     return [slice(a, b) for a, b in zip(bounds[:-1], bounds[1:])]
+
+
+def run_in_chunks(graph, feeds: dict, *, T: int, **options) -> Result:
+    """:func:`run_slice` on ``feeds`` cut into consecutive chunks of as many samples as :data:`CHUNK_BYTES` of
+    activations allow, one after the other: a node's output holds all T steps, so memory grows with T times the
+    batch (a 224x224 network holds about 50 MB per sample at T = 4)."""
+    batch = next(iter(feeds.values())).shape[1]
+    chunks = batch_slices(batch, -(-batch // chunk_samples(graph, T)))
+    if len(chunks) == 1:
+        return run_slice(graph, feeds, T=T, **options)
+    return merge([run_slice(graph, {name: feed[:, part] for name, feed in feeds.items()}, T=T, **options)
+                  for part in chunks])
+
+
+def chunk_samples(graph, T: int) -> int:
+    """How many samples one chunk may hold: :data:`CHUNK_BYTES` over a sample's share, taken as ``LIVE_OUTPUTS``
+    outputs of the graph's largest node at every step, in float64."""
+    largest = max(node.info.size for node in graph)
+    return max(1, CHUNK_BYTES // (LIVE_OUTPUTS * largest * T * 8))
 
 
 def run_slice(graph, feeds: dict, *, T: int, record: list, mode: str, dtype, exact: bool) -> Result:
