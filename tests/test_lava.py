@@ -10,6 +10,7 @@ import os
 import subprocess
 import sys
 import tempfile
+import time
 from dataclasses import replace
 from pathlib import Path
 
@@ -391,6 +392,30 @@ def test_an_error_inside_a_lava_process_surfaces_and_leaves_no_process_behind(tm
     assert "Traceback" in error.value.details
     assert lava_processes(job_root) == []
     assert not shared_memory() - memory_before
+
+
+@pytest.mark.lava
+def test_a_caller_killed_mid_run_leaves_no_lava_process_or_file_behind(tmp_path, job_root):
+    """SIGKILL gives the caller no clean-up: its Lava worker notices its new parent, tears Lava down, removes the job
+    directory and kills what is left of its session."""
+    graph, config = zoo_graph("tdbn_resnet19")
+    artifact = get_backend("lava").emit(graph, tmp_path / "model.lava")
+    script = (f"import tempfile, numpy as np\ntempfile.tempdir = {str(job_root)!r}\n"
+              f"from snncompile.backends import get_backend\n"
+              f"get_backend('lava').run({str(artifact)!r}, np.zeros((4, 1, 8, 8)), {config['T']})\n")
+    caller = subprocess.Popen([sys.executable, "-c", script])
+    deadline = time.monotonic() + 120
+    while not lava_processes(job_root) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert lava_processes(job_root), "the Lava worker never started"
+    caller.kill()
+    caller.wait()
+    def job_directories():  # (the caller's PyTorch put its own cache directory there too)
+        return list(job_root.glob("snncompile-*"))
+
+    while (lava_processes(job_root) or job_directories()) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert lava_processes(job_root) == [] and job_directories() == []
 
 
 @pytest.mark.lava

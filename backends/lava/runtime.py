@@ -183,7 +183,8 @@ def run_worker(job_dir: Path, artifact, T: int, steps: int, timeout: float, modu
         # killed session never removes) go into the job's directory, removed with it
         environment["TMPDIR"] = str(job_dir.resolve())
     deadline = time.monotonic() + timeout + GRACE_SECONDS
-    job = {"artifact": str(Path(artifact).resolve()), "T": int(T), "steps": int(steps), "timeout": float(timeout)}
+    job = {"artifact": str(Path(artifact).resolve()), "T": int(T), "steps": int(steps), "timeout": float(timeout),
+           "caller": os.getpid()}
     (job_dir / JOB_FILE).write_text(json.dumps(job))
     np.lib.format.open_memmap(job_dir / PROGRESS_FILE, mode="w+", dtype=np.int64, shape=(2,)).flush()
     # SIGTERM or SIGHUP would end this process without its clean-up: as exceptions they reach the `finally`

@@ -8,11 +8,14 @@ step) and ``timing.json``; or ``error.json`` (``message``, ``details``) and a no
 Lava hangs after an exception inside one of its processes (the runtime waits for them forever, and so does ``stop()``),
 so Lava runs in a thread while the main thread watches its OS processes: when one of them has failed, or the deadline
 passes, the main thread kills them all, shuts down their shared memory and reports Lava's own traceback. The parent
-(:mod:`.runtime`) runs this worker in a session of its own and kills that session when the worker is done.
+(:mod:`.runtime`) runs this worker in a session of its own and kills that session when the worker is done; if the
+parent dies first, the worker cleans up after itself (:func:`main`).
 """
 
 import json
 import os
+import shutil
+import signal
 import sys
 import threading
 import time
@@ -40,18 +43,22 @@ class LavaFailure(Exception):
 
 
 def main(job_dir, job_class=None) -> int:
-    """Run the job in ``job_dir`` with ``job_class`` (default :class:`LavaJob`); 0 on success, 1 with ``error.json``."""
+    """Run the job in ``job_dir`` with ``job_class`` (default :class:`LavaJob`); 0 on success, 1 with ``error.json``.
+    If the caller dies (even by SIGKILL, which leaves it no clean-up), the job stops at its next look and tears Lava
+    down; then nobody is left to read the results, remove ``job_dir`` or kill this worker's session, so it does all
+    three itself."""
     job_dir = Path(job_dir)
     job = json.loads((job_dir / JOB_FILE).read_text())
+    parent = job["caller"]  # the PID of the process that started this worker (it may be gone already)
     deadline = time.monotonic() + job["timeout"]
-    runner = None
+    runner, status = None, 1
     try:
         compat.install()
         runner = (job_class or LavaJob)(job_dir, job)
         runner.start()
-        runner.watch(deadline)
+        runner.watch(deadline, parent)
         runner.finish()
-        return 0
+        status = 0
     except BaseException as error:  # noqa: BLE001 (everything becomes error.json; the parent raises it)
         details = getattr(error, "details", "") or traceback.format_exc()
         if runner is not None:
@@ -61,7 +68,11 @@ def main(job_dir, job_class=None) -> int:
                 details += "\nwhile tearing the runtime down:\n" + traceback.format_exc()
         message = str(error) if isinstance(error, LavaFailure) else f"{type(error).__name__}: {error}"
         (job_dir / ERROR_FILE).write_text(json.dumps({"message": message, "details": details}))
-        return 1
+    if os.getppid() != parent:
+        shutil.rmtree(job_dir, ignore_errors=True)
+        if os.getpgrp() == os.getpid():  # the leader of its own group, as the runtime starts it
+            os.killpg(os.getpgrp(), signal.SIGKILL)  # what is left of it (Lava's servers), this worker last
+    return status
 
 
 class LavaJob:
@@ -106,10 +117,13 @@ class LavaJob:
     def start(self):
         self.thread.start()
 
-    def watch(self, deadline: float):
-        """Wait for the run; raise :class:`LavaFailure` as soon as a Lava process has failed or at the deadline."""
+    def watch(self, deadline: float, parent: int):
+        """Wait for the run; raise :class:`LavaFailure` as soon as a Lava process has failed, at the deadline, or when
+        the process ``parent`` (the caller) is gone (this worker then has another parent)."""
         while self.thread.is_alive():
             self.thread.join(POLL_SECONDS)
+            if os.getppid() != parent:
+                raise LavaFailure("the caller of this Lava run has gone")
             failures = [f for f in map(_failure, self._actors()) if f]
             if failures:
                 raise LavaFailure(f"a Lava process failed: {exception_line(failures[0])}", "\n".join(failures))
