@@ -186,6 +186,19 @@ def test_the_fused_neuron_update_runs_all_steps_in_one_call_as_step_by_step():
     np.testing.assert_array_equal(at_once.current, u)
 
 
+def test_the_neuron_update_reads_one_copy_of_an_input_that_is_the_same_at_every_step():
+    """A direct-encoded image's host current is the same array at every step (a broadcast view): the update reads it
+    once per step from one copy and gives what a materialised copy of every step gives."""
+    rng = np.random.default_rng(8)
+    op = IntLIF(threshold=900, decay_12bit=3500, bias=rng.integers(-100, 100, 4))
+    current = rng.integers(-2000, 3000, (3, 4, 6, 6)).astype(np.float64)
+    broadcast, copied = FloatIntMembranes(op, (4, 6, 6), 3), FloatIntMembranes(op, (4, 6, 6), 3)
+    spikes = broadcast([np.broadcast_to(current, (5, *current.shape))])
+    np.testing.assert_array_equal(spikes, copied([np.repeat(current[None], 5, axis=0)]))
+    np.testing.assert_array_equal(broadcast.membrane, copied.membrane)
+    assert 0 < spikes.sum() < spikes.size and not np.array_equal(spikes[0], spikes[-1])
+
+
 # --- silent layers, memory, preparation --------------------------------------------------------------------------
 
 def wide_conv_graph(rng) -> Graph:

@@ -207,11 +207,12 @@ def cuba_update(synaptic, current, membrane, spikes, fired, bias, keeps_current,
     """Steps of :func:`snncompile.integer.cuba_step` on every neuron, in one pass: the same integer operations on
     int64, with the state stored in float32 (``|u|, |v| <= 2**23`` are exact in it).
 
-    ``synaptic`` and ``spikes`` are ``[T, B * C, plane]``, ``membrane`` and ``current`` (read and written only when
-    ``keeps_current``) ``[B * C, plane]``: one row per sample and channel, whose T steps run in turn (its state stays
-    in cache); ``fired`` ``[T, B * C]`` gets the spikes of each row at each step; ``bias`` holds ``bias << shift`` per
-    channel; ``threshold`` is ``threshold << shift``."""
-    steps, rows, plane = synaptic.shape
+    ``spikes`` is ``[T, B * C, plane]``, ``synaptic`` the same or ``[1, B * C, plane]`` (the same input at every
+    step), ``membrane`` and ``current`` (read and written only when ``keeps_current``) ``[B * C, plane]``: one row per
+    sample and channel, whose T steps run in turn (its state stays in cache); ``fired`` ``[T, B * C]`` gets the spikes
+    of each row at each step; ``bias`` holds ``bias << shift`` per channel; ``threshold`` is ``threshold << shift``."""
+    steps, rows, plane = spikes.shape
+    constant = synaptic.shape[0] == 1
     channels = bias.shape[0]
     half, mask = 1 << (state_bits - 1), (1 << state_bits) - 1
     for row in prange(rows):
@@ -219,7 +220,7 @@ def cuba_update(synaptic, current, membrane, spikes, fired, bias, keeps_current,
         v_row, u_row = membrane[row], current[row]
         for t in range(steps):
             fired_here = 0
-            synaptic_row, spikes_row = synaptic[t, row], spikes[t, row]
+            synaptic_row, spikes_row = synaptic[0 if constant else t, row], spikes[t, row]
             for k in range(plane):
                 u = np.int64(synaptic_row[k]) << shift
                 if keeps_current:

@@ -432,7 +432,10 @@ class FloatIntMembranes:
         spikes = np.empty((steps, *self.membrane.shape), np.float32)
         self.fired_per_row = np.empty((steps, rows), np.int64)
         current = self.membrane if self.current is None else self.current  # not read without current decay
-        event_kernels.cuba_update(synaptic.reshape(steps, rows, -1), current.reshape(rows, -1),
+        if synaptic.strides[0] == 0:  # the same input at every step (a constant host current): read one copy
+            synaptic = synaptic[:1]
+        synaptic = np.ascontiguousarray(synaptic)
+        event_kernels.cuba_update(synaptic.reshape(len(synaptic), rows, -1), current.reshape(rows, -1),
                                   self.membrane.reshape(rows, -1), spikes.reshape(steps, rows, -1),
                                   self.fired_per_row, self.bias, self.current is not None, op.current_decay_12bit,
                                   op.decay_12bit, op.threshold << CHIP.current_shift, CHIP.current_shift,
