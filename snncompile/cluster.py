@@ -31,6 +31,7 @@ needed here, and it ships a large binary runtime (raylet, GCS) that must run bes
 import hashlib
 import logging
 import os
+import socket
 import sys
 import uuid
 from contextlib import contextmanager
@@ -46,6 +47,7 @@ from .errors import ConfigError, SnnCompileError, require_count
 RETRIES = 2                     # extra attempts of a shard that raised (worker deaths are Dask's allowed-failures)
 SHARDS_PER_WORKER = 4           # shards queued per worker: small enough to balance a slow worker, large to amortize
 CONNECT_TIMEOUT = "10s"
+PROBE_SECONDS = 2.0  # how long a TCP connection to --scheduler may take before it is called unreachable
 FAILURE_TOPIC = "snncompile-failure"
 ARTIFACTS_KEPT = 4              # artifacts a worker keeps loaded (a sweep moves from point to point)
 
@@ -75,6 +77,7 @@ def connect(scheduler: str | None = None, workers: int | None = None):
                           "own; pass one of them")
     if scheduler is not None:
         try:
+            reachable(scheduler)
             client = Client(scheduler, timeout=CONNECT_TIMEOUT)
         except (OSError, TimeoutError, ValueError) as err:
             raise ClusterError(f"--scheduler {scheduler}: cannot connect ({err}); start one with `dask scheduler` "
@@ -86,6 +89,16 @@ def connect(scheduler: str | None = None, workers: int | None = None):
     with LocalCluster(n_workers=count, threads_per_worker=1, processes=True, dashboard_address=None,
                       silence_logs=logging.CRITICAL) as cluster, Client(cluster) as client:
         yield client
+
+
+def reachable(scheduler: str) -> None:
+    """Raise ``OSError`` at once if nothing listens at a TCP ``scheduler`` address (Dask's client would retry for
+    :data:`CONNECT_TIMEOUT` first); other schemes are left to Dask."""
+    from distributed.comm.addressing import parse_address, parse_host_port
+
+    scheme, location = parse_address(scheduler)
+    if scheme in ("tcp", "tls"):
+        socket.create_connection(parse_host_port(location), timeout=PROBE_SECONDS).close()
 
 
 def worker_count(client) -> int:

@@ -4,6 +4,7 @@ activity and energy, on every backend that runs headless; failed shards are retr
 import json
 import os
 import signal
+import socket
 import time
 from concurrent.futures import ThreadPoolExecutor
 
@@ -166,3 +167,14 @@ def test_energy_on_a_cluster_equals_one_process(client, artifacts, tmp_path, cap
 def test_scheduler_and_workers_exclude_each_other(artifacts, capsys):
     assert main(["simulate", str(artifacts["numpy"]), "--workers", "2", "--scheduler", "tcp://127.0.0.1:8786"]) == 2
     assert capsys.readouterr().err.startswith("snncompile: error: --scheduler and --workers exclude each other")
+
+
+def test_a_scheduler_address_where_nothing_listens_is_refused_without_waiting_for_dask(artifacts, capsys):
+    """A probe connects first: the refusal is the socket's own ("Connection refused"), not Dask's connect timeout."""
+    with socket.socket() as probe:  # a free port, closed again: nothing listens there
+        probe.bind(("127.0.0.1", 0))
+        address = f"tcp://127.0.0.1:{probe.getsockname()[1]}"
+    assert main(["simulate", str(artifacts["numpy"]), "--scheduler", address]) != 0
+    error = capsys.readouterr().err
+    assert error.startswith(f"snncompile: error: --scheduler {address}: cannot connect") and "refused" in error
+    assert "Traceback" not in error
