@@ -11,6 +11,7 @@ import tracemalloc
 from types import SimpleNamespace
 
 import numpy as np
+import pytest
 import torch
 import torch.nn.functional as F
 from hypothesis import given, settings
@@ -197,6 +198,28 @@ def test_the_neuron_update_reads_one_copy_of_an_input_that_is_the_same_at_every_
     np.testing.assert_array_equal(spikes, copied([np.repeat(current[None], 5, axis=0)]))
     np.testing.assert_array_equal(broadcast.membrane, copied.membrane)
     assert 0 < spikes.sum() < spikes.size and not np.array_equal(spikes[0], spikes[-1])
+
+
+@pytest.mark.parametrize("op_kind", ["conv", "linear", "pool"])
+def test_the_event_path_skips_silent_samples_and_still_equals_the_dense_path(op_kind):
+    """A batch where every other sample has no input event: the event kernels scan only the samples with events (the
+    simulator hands them the counts it has), and every sample's output still equals the dense path's."""
+    rng = np.random.default_rng(11)
+    if op_kind == "conv":
+        op, shape = Conv2d(integer_weights(rng, (5, 3, 3, 3)), integer_weights(rng, (5,)), padding=(1, 1)), (3, 6, 6)
+    elif op_kind == "linear":
+        op, shape = Linear(integer_weights(rng, (7, 20)), integer_weights(rng, (7,))), (20,)
+    else:
+        op, shape = SumPool2d(2, 2, 0, weight=-3), (3, 6, 6)
+    x = events(rng, (6, *shape), 0.3, 2)
+    x[::2] = 0
+    in_info = TensorInfo(shape, "counts", 2)
+    node = SimpleNamespace(op=op, info=op.infer((in_info,)))
+    event, dense = (kernel_for(node, (in_info,), 6, mode, np.float64, exact=True) for mode in ("event", "dense"))
+    counts = x.reshape(6, -1).sum(axis=1).astype(np.int64).reshape(1, 6)
+    assert (counts[0, ::2] == 0).all() and (counts[0, 1::2] > 0).all()
+    np.testing.assert_array_equal(event([x], counts), dense([x]))
+    assert event.paths == {"event": 1, "dense": 0}
 
 
 # --- silent layers, memory, preparation --------------------------------------------------------------------------

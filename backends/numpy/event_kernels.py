@@ -93,10 +93,11 @@ def window_spans(size, padding, kernel, stride, out_size):
 
 
 @Kernel
-def conv_scatter(x, weight, bias, stride_h, stride_w, pad_h, pad_w, blocks, out):
+def conv_scatter(x, active, weight, bias, stride_h, stride_w, pad_h, pad_w, blocks, out):
     """A convolution of the active inputs of ``x`` ``[B, C_in, H, W]``: ``weight`` ``[C_in, kH, kW, C_out]``,
     ``bias`` ``[C_out]``, ``out`` ``[B, H_out, W_out, C_out]`` (channels last, so that one active input adds a
-    contiguous row of weights per kernel tap)."""
+    contiguous row of weights per kernel tap). A sample whose ``active[b]`` is 0 has no input event: its input is
+    not scanned."""
     batch, channels_in, in_h, in_w = x.shape
     kernel_h, kernel_w, channels = weight.shape[1], weight.shape[2], weight.shape[3]
     out_h, out_w = out.shape[1], out.shape[2]
@@ -107,6 +108,8 @@ def conv_scatter(x, weight, bias, stride_h, stride_w, pad_h, pad_w, blocks, out)
         for i in range(out_h):
             for j in range(out_w):
                 out[b, i, j, low:high] = bias[low:high]
+        if active[b] == 0:
+            continue
         for c in range(channels_in):
             for row in range(in_h):
                 line = x[b, c, row]
@@ -124,14 +127,16 @@ def conv_scatter(x, weight, bias, stride_h, stride_w, pad_h, pad_w, blocks, out)
 
 
 @Kernel
-def linear_scatter(x, weight_t, bias, blocks, out):
+def linear_scatter(x, active, weight_t, bias, blocks, out):
     """``out = x @ weight_t + bias`` over the active inputs of ``x`` ``[B, N_in]``: ``weight_t`` ``[N_in, N_out]``,
-    ``out`` ``[B, N_out]``."""
+    ``out`` ``[B, N_out]``; a sample whose ``active[b]`` is 0 is not scanned."""
     channels = weight_t.shape[1]
     for task in prange(x.shape[0] * blocks):
         b, low, high = channel_block(task, blocks, channels)
         target = out[b, low:high]
         target[:] = bias[low:high]
+        if active[b] == 0:
+            continue
         for index in range(x.shape[1]):
             value = x[b, index]
             if value == 0:
@@ -142,10 +147,11 @@ def linear_scatter(x, weight_t, bias, blocks, out):
 
 
 @Kernel
-def pool_scatter(x, kernel_h, kernel_w, stride_h, stride_w, pad_h, pad_w, weight, divisor, blocks, out):
+def pool_scatter(x, active, kernel_h, kernel_w, stride_h, stride_w, pad_h, pad_w, weight, divisor, blocks, out):
     """Per-channel sums over sliding windows of the active inputs of ``x`` ``[B, C, H, W]``, times ``weight`` and
     divided by ``divisor``: ``out`` ``[B, C, H_out, W_out]``. A sum of spikes or counts is an integer, exact in any
-    order, so the result is the dense path's (``sum * weight`` or ``sum / divisor``) bit for bit."""
+    order, so the result is the dense path's (``sum * weight`` or ``sum / divisor``) bit for bit. A sample whose
+    ``active[b]`` is 0 is not scanned (its sums are 0)."""
     batch, channels, in_h, in_w = x.shape
     out_h, out_w = out.shape[2], out.shape[3]
     first_rows, last_rows = window_spans(in_h, pad_h, kernel_h, stride_h, out_h)
@@ -155,7 +161,7 @@ def pool_scatter(x, kernel_h, kernel_w, stride_h, stride_w, pad_h, pad_w, weight
         for c in range(low, high):
             plane = out[b, c]
             plane[:] = 0
-            for row in range(in_h):
+            for row in range(in_h if active[b] else 0):
                 line = x[b, c, row]
                 for col in range(in_w):
                     value = line[col]

@@ -182,10 +182,10 @@ class ConvEvents:
         self.out = np.empty((batch, channels, out_h * out_w), prepared.dtype)
         self.blocks = channel_blocks(batch, channels)
 
-    def __call__(self, x):
+    def __call__(self, x, active):
         op, n = self.prepared.op, x.shape[0]
         channels_last, out = self.channels_last[:n], self.out[:n]
-        event_kernels.conv_scatter(x, self.prepared.event_weight, self.prepared.bias, *op.stride, *op.padding,
+        event_kernels.conv_scatter(x, active, self.prepared.event_weight, self.prepared.bias, *op.stride, *op.padding,
                                    self.blocks, channels_last)
         event_kernels.channels_first(channels_last.reshape(n, -1, self.out_shape[0]), out)
         return out.reshape(n, *self.out_shape)
@@ -199,9 +199,9 @@ class LinearEvents:
         self.out = np.empty((batch, *out_shape), prepared.dtype)
         self.blocks = channel_blocks(batch, out_shape[0])
 
-    def __call__(self, x):
+    def __call__(self, x, active):
         out = self.out[:x.shape[0]]
-        event_kernels.linear_scatter(x, self.prepared.event_weight, self.prepared.bias, self.blocks, out)
+        event_kernels.linear_scatter(x, active, self.prepared.event_weight, self.prepared.bias, self.blocks, out)
         return out
 
 
@@ -216,10 +216,10 @@ class PoolEvents:
         average = isinstance(op, AvgPool2d)
         self.weight, self.divisor = (1.0, float(op.kernel[0] * op.kernel[1])) if average else (float(op.weight), 1.0)
 
-    def __call__(self, x):
+    def __call__(self, x, active):
         op, out = self.prepared.op, self.out[:x.shape[0]]
-        event_kernels.pool_scatter(x, *op.kernel, *op.stride, *op.padding, self.weight, self.divisor, self.blocks,
-                                   out)
+        event_kernels.pool_scatter(x, active, *op.kernel, *op.stride, *op.padding, self.weight, self.divisor,
+                                   self.blocks, out)
         return out
 
 
@@ -267,13 +267,13 @@ class SynapseKernel:
             self.paths[path] += int(np.count_nonzero(paths != "dense")) if path == "event" else int(
                 np.count_nonzero(paths == "dense"))
         if (paths == paths[0]).all():
-            return self.run(paths[0], x)
+            return self.run(paths[0], x, events.reshape(-1))
         steps_first = x.reshape(self.steps, -1, *x.shape[1:])
         out = np.empty((*steps_first.shape[:2], *self.out_shape), self.prepared.dtype)
         for path in set(paths.tolist()):
             chosen = np.flatnonzero(paths == path)
-            out[chosen] = self.run(path, steps_first[chosen].reshape(-1, *x.shape[1:])).reshape(
-                len(chosen), -1, *self.out_shape)
+            out[chosen] = self.run(path, steps_first[chosen].reshape(-1, *x.shape[1:]),
+                                   events[chosen].reshape(-1)).reshape(len(chosen), -1, *self.out_shape)
         return out.reshape(-1, *self.out_shape)
 
     def step_paths(self, events_per_step: np.ndarray, batch: int) -> np.ndarray:
@@ -289,8 +289,9 @@ class SynapseKernel:
         paths[events_per_step == 0] = "silent"
         return paths
 
-    def run(self, path: str, x: np.ndarray) -> np.ndarray:
-        """``x`` (``[n, *in_shape]``) through ``path``."""
+    def run(self, path: str, x: np.ndarray, events: np.ndarray) -> np.ndarray:
+        """``x`` (``[n, *in_shape]``, its samples' ``events``) through ``path``; the event path scans only the samples
+        with events."""
         if path == "dense":
             return self.dense(x)
         if path == "silent":
@@ -298,7 +299,7 @@ class SynapseKernel:
         if self.scatter is None:
             synapse = self.prepared
             self.scatter = EVENT_PATHS[type(synapse.op)](synapse, self.in_shape, self.out_shape, self.capacity)
-        return self.scatter(x)
+        return self.scatter(x, np.ascontiguousarray(events))
 
     def silent_output(self, n: int) -> np.ndarray:
         """The output of samples without input events: the bias of every output channel (made once, then reused)."""
