@@ -25,7 +25,6 @@ import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
 
 from snncompile import integer
-from snncompile.ir.geometry import conv_output_size
 from snncompile.ir.ops import (LIF, MLF, Add, Affine, AvgPool2d, BatchNorm, Conv2d, Flatten, Input, IntLIF, Linear,
                                MaxPool2d, Quantize, Readout, SEWLogic, SumPool2d)
 
@@ -156,14 +155,6 @@ def torch_keeps_float32() -> bool:
 def writable(array: np.ndarray) -> np.ndarray:
     """``array``, or a copy of it if it is read-only (PyTorch shares only writable memory; it writes to neither)."""
     return array if array.flags.writeable else array.copy()
-
-
-def torch_keeps_float32() -> bool:
-    """Whether PyTorch's CPU convolutions compute in IEEE float32 (a user may allow bf16 or tf32 instead)."""
-    import torch
-
-    precision = torch.backends.mkldnn.conv.fp32_precision
-    return precision in ("none", "ieee") and torch.get_float32_matmul_precision() == "highest"
 
 
 def channel_blocks(batch: int, channels: int) -> int:
