@@ -1,4 +1,5 @@
-"""The simulator's kernels: what each op computes in one timestep, on batch-first arrays ``[B, *shape]``.
+"""The simulator's kernels: what each op computes, on batch-first arrays: a stateless op's ``[N, *shape]`` holds any
+number of (step, sample) pairs, a population's ``[T, B, *shape]`` its input at each of T steps.
 
 Three families, each in a table keyed by op type:
 
@@ -14,8 +15,8 @@ Three families, each in a table keyed by op type:
 
 An integer graph (the quantizer's output) can be simulated *exactly* in less time: its synaptic sums over spikes and
 counts are integers small enough for float32 (:func:`exact_in_float32`), which lets a convolution sum in any order
-(:class:`TorchDense`, the event kernels), and its neurons run the chip's integer arithmetic in one compiled pass per
-step (:class:`FloatIntMembranes`), bit for bit :func:`snncompile.integer.cuba_step` on :data:`CHIP`.
+(:class:`TorchDense`, the event kernels), and its neurons run the chip's integer arithmetic in one compiled pass over
+all steps (:class:`FloatIntMembranes`), bit for bit :func:`snncompile.integer.cuba_step` on :data:`CHIP`.
 """
 
 from functools import partial

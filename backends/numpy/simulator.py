@@ -49,7 +49,7 @@ def simulate(graph, inputs, T: int, *, record=(), mode: str = "auto", dtype=None
     bias); ``"event"`` and ``"dense"`` force one (analog inputs always take the dense path). ``dtype``: the
     floating-point type of every computation; ``None`` is float64, except that an integer graph
     (``graph.metadata["integer"]``, the quantizer's output) then runs in its fastest exact arithmetic: synaptic sums
-    over spikes and counts in float32 and the chip's neuron arithmetic in one compiled pass per step, with the same
+    over spikes and counts in float32 and the chip's neuron arithmetic in one compiled pass over all steps, with the same
     results bit for bit (see :func:`.kernels.kernel_for`). Every op is prepared once (:mod:`.prepare`) and reused by
     every later simulation of the graph. Pass
     ``dtype=np.float64`` for the reference arithmetic (:func:`snncompile.integer.cuba_step` on int64 state).
