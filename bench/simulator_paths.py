@@ -75,7 +75,7 @@ def compare(title: str, op, in_shape: tuple, out_shape: tuple, args, rng, fit: F
         synapses = np.count_nonzero(x) * synapse.fan_out
         if density == 0:
             silent_ms = event_ms
-            fit.silent.append((args.batch * event.per_sample[0], event_ms))
+            fit.silent.append((args.batch * event.positions_per_sample, event_ms))
         elif density >= 0.05:
             fit.events.append((synapses / synapse.row_length, synapses, event_ms - silent_ms))
         fit.dense.setdefault(kind, []).append((args.batch * dense.prepared.macs, dense_ms))

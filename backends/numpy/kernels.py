@@ -238,8 +238,8 @@ class SynapseKernel:
         self.scatter = self.dense_path = self.silent = None  # made on first use: their buffers
         self.events = in_info.is_events and mode != "dense"
         self.auto = mode == "auto"
-        self.per_sample = (in_info.size + int(np.prod(out_shape)),  # positions an event step lists and writes
-                           cost.dense_seconds(prepared.dense_kernel, prepared.dtype, prepared.macs))
+        self.positions_per_sample = in_info.size + int(np.prod(out_shape))  # what an event step scans and writes
+        self.dense_seconds_per_sample = cost.dense_seconds(prepared.dense_kernel, prepared.dtype, prepared.macs)
 
     def __call__(self, inputs, events=None):
         """The output ``[steps * B, *out_shape]`` for ``inputs`` (one array ``[steps * B, *in_shape]``). ``events``:
@@ -255,9 +255,9 @@ class SynapseKernel:
             event_kernels.active_counts(x.reshape(x.shape[0], -1), counts)
             events = counts.reshape(self.steps, -1)
         paths = self.step_paths(events.sum(axis=1), x.shape[0] // self.steps)
-        for path in ("event", "dense"):
-            self.paths[path] += int(np.count_nonzero(paths != "dense")) if path == "event" else int(
-                np.count_nonzero(paths == "dense"))
+        dense_steps = int(np.count_nonzero(paths == "dense"))
+        self.paths["dense"] += dense_steps
+        self.paths["event"] += len(paths) - dense_steps
         if (paths == paths[0]).all():
             return self.run(paths[0], x, events.reshape(-1))
         steps_first = x.reshape(self.steps, -1, *x.shape[1:])
@@ -270,13 +270,12 @@ class SynapseKernel:
 
     def step_paths(self, events_per_step: np.ndarray, batch: int) -> np.ndarray:
         """The path of each step (``"silent"``, ``"event"`` or ``"dense"``) for its total input events."""
-        positions, dense_seconds = self.per_sample
         synapse = self.prepared
         paths = np.full(len(events_per_step), "event" if not self.auto else "dense", dtype=object)
         if self.auto:
             for step, events in enumerate(events_per_step):
-                if dense_seconds * batch >= cost.event_seconds(synapse.dtype, events, synapse.fan_out,
-                                                               synapse.row_length, positions * batch):
+                if self.dense_seconds_per_sample * batch >= cost.event_seconds(
+                        synapse.dtype, events, synapse.fan_out, synapse.row_length, self.positions_per_sample * batch):
                     paths[step] = "event"
         paths[events_per_step == 0] = "silent"
         return paths
