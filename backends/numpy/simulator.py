@@ -77,8 +77,7 @@ def simulate(graph, inputs, T: int, *, record=(), mode: str = "auto", dtype=None
     else:  # one BLAS thread and serial kernels per slice: the slices keep the cores busy
         with ThreadPoolExecutor(len(slices), initializer=run_serially) as pool, threadpool_limits(1, user_api="blas"), \
                 one_torch_thread():
-            result = merge(list(pool.map(run, [{name: feed[:, part] for name, feed in feeds.items()}
-                                               for part in slices])))
+            result = merge(list(pool.map(run, [samples_of(feeds, part) for part in slices])))
     result.seconds = time.perf_counter() - start
     return result
 
@@ -115,6 +114,11 @@ def batch_slices(batch: int, workers) -> list:
     return [slice(a, b) for a, b in zip(bounds[:-1], bounds[1:])]
 
 
+def samples_of(feeds: dict, part: slice) -> dict:
+    """The ``part`` of the batch of every input's feed ``[T, B, *shape]``."""
+    return {name: feed[:, part] for name, feed in feeds.items()}
+
+
 def run_in_chunks(graph, feeds: dict, *, T: int, **options) -> Result:
     """:func:`run_slice` on ``feeds`` cut into consecutive chunks of as many samples as :data:`CHUNK_BYTES` of
     activations allow, one after the other: a node's output holds all T steps, so memory grows with T times the
@@ -123,8 +127,7 @@ def run_in_chunks(graph, feeds: dict, *, T: int, **options) -> Result:
     chunks = batch_slices(batch, -(-batch // chunk_samples(graph, T)))
     if len(chunks) == 1:
         return run_slice(graph, feeds, T=T, **options)
-    return merge([run_slice(graph, {name: feed[:, part] for name, feed in feeds.items()}, T=T, **options)
-                  for part in chunks])
+    return merge([run_slice(graph, samples_of(feeds, part), T=T, **options) for part in chunks])
 
 
 def chunk_samples(graph, T: int) -> int:
